@@ -1,0 +1,1 @@
+"""ETL Wizard: load PostgreSQL, MySQL and BigQuery tables into BigQuery."""

@@ -1,0 +1,61 @@
+"""Saved source connections: create, list, test, delete, and open one as a Source."""
+
+import logging
+
+from .errors import NotFound
+from .model import Connection
+from .sources import Source, open_source
+from .stack import Stack
+
+log = logging.getLogger(__name__)
+COLLECTION = "connections"
+
+
+def _secret_name(connection_id: str) -> str:
+    return f"etl-connection-{connection_id}"
+
+
+def create_connection(stack: Stack, body) -> dict:
+    connection, password = Connection.from_payload(body)
+    stack.secrets.put(_secret_name(connection.id), password)
+    stack.store.put(COLLECTION, connection.id, connection.to_dict())
+    log.info("created %s (%s, id %s)", connection.label, connection.type, connection.id)
+    return connection.to_dict()
+
+
+def list_connections(stack: Stack) -> list[dict]:
+    return sorted(stack.store.list(COLLECTION), key=lambda c: c["name"].lower())
+
+
+def get_connection(stack: Stack, connection_id: str) -> Connection:
+    doc = stack.store.get(COLLECTION, connection_id)
+    if doc is None:
+        raise NotFound(f"connection {connection_id} does not exist")
+    return Connection(**doc)
+
+
+def delete_connection(stack: Stack, connection_id: str) -> None:
+    connection = get_connection(stack, connection_id)
+    stack.store.delete(COLLECTION, connection_id)
+    stack.secrets.delete(_secret_name(connection_id))
+    log.info("deleted %s (id %s)", connection.label, connection_id)
+
+
+def open_connection(stack: Stack, connection_id: str) -> Source:
+    connection = get_connection(stack, connection_id)
+    try:
+        password = stack.secrets.get(_secret_name(connection_id))
+    except NotFound:
+        password = ""
+    return open_source(connection, password, stack.settings)
+
+
+def test_connection(stack: Stack, connection_id: str) -> dict:
+    with open_connection(stack, connection_id) as source:
+        version = source.test()
+    return {"connection_id": connection_id, "server_version": version}
+
+
+def list_tables(stack: Stack, connection_id: str) -> list[dict]:
+    with open_connection(stack, connection_id) as source:
+        return source.list_tables()

@@ -1,0 +1,69 @@
+"""One root error; a subclass per cause, each knowing its HTTP status and whether a retry may help.
+
+Adapters convert their driver's exceptions into these at their own boundary, so the entry points
+only ever see an EtlError (anything else is a bug and answers a plain 500).
+"""
+
+
+class EtlError(Exception):
+    status = 500
+    transient = False
+
+    def __init__(self, message: str, *, details: list | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def to_body(self) -> dict:
+        return {"status": "error", "message": self.message, "details": self.details}
+
+
+class InvalidInput(EtlError):
+    """A request field is missing or malformed; `field` names it."""
+
+    status = 400
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}", details=[{"field": field, "problem": problem}])
+        self.field = field
+
+
+class NotFound(EtlError):
+    status = 404
+
+
+class Conflict(EtlError):
+    status = 409
+
+
+class SchemaIncompatible(EtlError):
+    status = 400
+
+
+class ConfigError(EtlError):
+    status = 500
+
+
+class SourceConnectionError(EtlError):
+    """The source database cannot be reached (host down, port closed, timeout)."""
+
+    status = 502
+    transient = True
+
+
+class SourceAuthError(EtlError):
+    """The source database refused the credentials."""
+
+    status = 401
+
+
+class SourceQueryError(EtlError):
+    """The source accepted the connection but a catalog or data query failed."""
+
+    status = 502
+    transient = True
+
+
+class DestinationError(EtlError):
+    status = 502
+    transient = True

@@ -1,0 +1,157 @@
+"""The things the product talks about: connections, columns, table previews.
+
+Each `from_payload` validates a request body and raises InvalidInput naming the bad field.
+"""
+
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+from .errors import InvalidInput
+
+SOURCE_TYPES = ("postgresql", "mysql", "bigquery")
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+_HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]_]{1,253}$")
+_PROJECT = re.compile(r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$")
+
+
+def require_text(payload: dict, name: str, *, max_length: int = 1024, optional=False) -> str:
+    value = payload.get(name)
+    if value is None or value == "":
+        if optional:
+            return ""
+        raise InvalidInput(name, "is required")
+    if not isinstance(value, str):
+        raise InvalidInput(name, "must be a string")
+    if len(value) > max_length or "\x00" in value:
+        raise InvalidInput(name, f"must be at most {max_length} characters of text")
+    return value
+
+
+def require_object(body) -> dict:
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    return body
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A saved source database. The password is never here: it lives in the secret store."""
+
+    id: str
+    name: str
+    type: str
+    host: str = ""
+    port: int | None = None
+    database: str = ""
+    user: str = ""
+    project: str = ""
+    created_at: str = ""
+
+    @classmethod
+    def from_payload(cls, body) -> tuple["Connection", str]:
+        """Validate a create request; returns the connection and its password ("" is valid)."""
+        body = require_object(body)
+        name = require_text(body, "name", max_length=100)
+        kind = require_text(body, "type", max_length=20)
+        if kind not in SOURCE_TYPES:
+            raise InvalidInput("type", f"must be one of {', '.join(SOURCE_TYPES)}")
+        password = body.get("password") or ""
+        if not isinstance(password, str):
+            raise InvalidInput("password", "must be a string")
+        fields = {"host": "", "port": None, "database": "", "user": "", "project": ""}
+        if kind == "bigquery":
+            fields["project"] = require_text(body, "project", max_length=30)
+            if not _PROJECT.match(fields["project"]):
+                raise InvalidInput("project", "is not a valid Google Cloud project id")
+        else:
+            fields["host"] = require_text(body, "host", max_length=253)
+            if not _HOST.match(fields["host"]):
+                raise InvalidInput("host", "must be a host name or IP address")
+            fields["port"] = _port(body.get("port"), DEFAULT_PORTS[kind])
+            fields["database"] = require_text(body, "database", max_length=128)
+            fields["user"] = require_text(body, "user", max_length=128)
+        connection = cls(
+            id=uuid.uuid4().hex[:12],
+            name=name,
+            type=kind,
+            created_at=datetime.now(timezone.utc).isoformat(),
+            **fields,
+        )
+        return connection, password
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def label(self) -> str:
+        return f"connection '{self.name}'"
+
+
+def _port(value, default: int) -> int:
+    if value in (None, ""):
+        return default
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise InvalidInput("port", "must be a whole number from 1 to 65535")
+    return value
+
+
+@dataclass(frozen=True)
+class TableRef:
+    schema_name: str
+    table_name: str
+
+    @classmethod
+    def from_payload(cls, body) -> "TableRef":
+        body = require_object(body)
+        return cls(
+            schema_name=require_text(body, "schema_name", max_length=1024),
+            table_name=require_text(body, "table_name", max_length=1024),
+        )
+
+
+@dataclass
+class Column:
+    name: str
+    source_type: str
+    bigquery_type: str
+    nullable: bool
+    mode: str = "NULLABLE"  # NULLABLE | REQUIRED | REPEATED, as in a BigQuery schema
+    is_primary_key: bool = False
+    is_timestamp_candidate: bool = False
+    warning: str | None = None
+    # What recommend_timestamp_column weighs; not part of the contract's column fields.
+    indexed: bool = field(default=False, repr=False)
+
+    def to_dict(self) -> dict:
+        out = {
+            "name": self.name,
+            "source_type": self.source_type,
+            "bigquery_type": self.bigquery_type,
+            "mode": self.mode,
+            "nullable": self.nullable,
+            "is_primary_key": self.is_primary_key,
+            "is_timestamp_candidate": self.is_timestamp_candidate,
+        }
+        if self.warning:
+            out["warning"] = self.warning
+        return out
+
+
+@dataclass
+class TableMetadata:
+    schema_name: str
+    table_name: str
+    columns: list[Column]
+    primary_key: list[str]
+    # Unique indexes whose columns are all NOT NULL: a fallback key when there is no declared PK.
+    unique_keys: list[list[str]] = field(default_factory=list)
+    kind: str = "table"  # table | view
+    # The catalog's row estimate (None when it has none: views, tables never analysed).
+    estimated_rows: int | None = None
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)

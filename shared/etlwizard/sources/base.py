@@ -1,0 +1,183 @@
+"""The protocol every source meets, and the SQL building its SQL sources share.
+
+A source is opened for one connection and used as a context manager:
+
+    with open_source(connection, password, settings) as source:
+        meta = source.fetch_table_metadata("public", "orders")
+
+Identifiers are never pasted into SQL from a request: fetch_table_metadata looks the table up in
+the catalog with bound parameters (NotFound when it is not there), and every later query quotes
+the names the catalog returned.
+"""
+
+from abc import ABC, abstractmethod
+
+from ..config import Settings
+from ..model import Column, Connection, TableMetadata
+from ..typemap import CURSOR_TYPES, BigQueryType
+from ..values import to_json
+
+
+class Source(ABC):
+    type: str  # the Connection.type this class serves
+
+    def __init__(self, connection: Connection, password: str, settings: Settings):
+        self.connection = connection
+        self._password = password
+        self.settings = settings
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    def scrub(self, text: str) -> str:
+        """A driver's message with the password blotted out, should a driver ever echo it."""
+        return text.replace(self._password, "***") if self._password else text
+
+    @abstractmethod
+    def test(self) -> str:
+        """Connect and run a trivial query; returns the server's version string."""
+
+    @abstractmethod
+    def list_tables(self) -> list[dict]:
+        """[{schema_name, table_name, kind}] for every table and view the user can read."""
+
+    @abstractmethod
+    def fetch_table_metadata(self, schema_name: str, table_name: str) -> TableMetadata:
+        """Columns (with types mapped), primary key and unique keys; NotFound if absent."""
+
+    @abstractmethod
+    def total_rows(self, meta: TableMetadata) -> tuple[int, bool]:
+        """(row count, exact?): exact for small tables, the catalog's estimate for large ones."""
+
+    @abstractmethod
+    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict]:
+        """The first `limit` rows (in primary-key order where there is one), JSON-safe."""
+
+
+def make_column(name: str, source_type: str, mapped: BigQueryType, nullable: bool,
+                is_primary_key=False, indexed=False) -> Column:
+    return Column(
+        name=name,
+        source_type=source_type,
+        bigquery_type=mapped.type,
+        nullable=nullable,
+        mode="REPEATED" if mapped.repeated else ("NULLABLE" if nullable else "REQUIRED"),
+        is_primary_key=is_primary_key,
+        is_timestamp_candidate=mapped.type in CURSOR_TYPES and not mapped.repeated,
+        warning=mapped.warning,
+        indexed=indexed,
+    )
+
+
+class SqlSource(Source):
+    """A DB-API source: subclasses connect, read their catalog, and say how to quote."""
+
+    quote_char = '"'
+
+    def __init__(self, connection, password, settings):
+        super().__init__(connection, password, settings)
+        self._db = None
+
+    @abstractmethod
+    def _connect(self):
+        """A DB-API connection, with errors converted to Source*Error."""
+
+    @abstractmethod
+    def _convert_error(self, error: Exception) -> Exception:
+        """The driver's exception as a Source*Error with a readable message."""
+
+    def close(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except Exception:
+                pass
+            self._db = None
+
+    @property
+    def db(self):
+        if self._db is None:
+            self._db = self._connect()
+        return self._db
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        cursor = self.db.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        except Exception as e:
+            raise self._convert_error(e) from None
+        finally:
+            cursor.close()
+
+    def quote(self, identifier: str) -> str:
+        q = self.quote_char
+        return q + identifier.replace(q, q + q) + q
+
+    def table_sql(self, meta: TableMetadata) -> str:
+        return f"{self.quote(meta.schema_name)}.{self.quote(meta.table_name)}"
+
+    def select_expression(self, column: Column) -> str:
+        """How a column is read; a source casts the types its driver cannot return faithfully."""
+        return self.quote(column.name)
+
+    def convert_value(self, column: Column, value):
+        """A driver value as the Python value BigQuery's type means (hook for each source)."""
+        return value
+
+    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict]:
+        select = ", ".join(self.select_expression(c) for c in meta.columns)
+        order = ", ".join(self.quote(k) for k in (meta.primary_key or recommend_key(meta)))
+        sql = f"SELECT {select} FROM {self.table_sql(meta)}"
+        if order:
+            sql += f" ORDER BY {order}"
+        sql += f" LIMIT {int(limit)}"
+        return [
+            {c.name: to_json(self.convert_value(c, v)) for c, v in zip(meta.columns, row)}
+            for row in self.query(sql)
+        ]
+
+    def count_rows(self, meta: TableMetadata) -> int:
+        return self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]
+
+    def total_rows(self, meta: TableMetadata) -> tuple[int, bool]:
+        estimate = meta.estimated_rows
+        if estimate is not None and estimate > self.settings.exact_count_limit:
+            return estimate, False
+        return self.count_rows(meta), True
+
+
+def recommend_key(meta: TableMetadata) -> list[str]:
+    """The declared primary key, else the first unique index whose columns are all NOT NULL."""
+    if meta.primary_key:
+        return list(meta.primary_key)
+    return list(meta.unique_keys[0]) if meta.unique_keys else []
+
+
+_CURSOR_NAMES = ("updated_at", "modified_at", "last_update", "last_modified", "updated", "modified",
+                 "changed_at", "created_at", "inserted_at", "created")
+
+
+def recommend_timestamp_column(meta: TableMetadata) -> str | None:
+    """The best cursor for incremental loads: a timestamp/datetime column, preferring NOT NULL,
+    indexed, and names like updated_at / modified_at / created_at; a DATE only as a last resort."""
+
+    def score(column: Column):
+        name = column.name.lower()
+        rank = _CURSOR_NAMES.index(name) if name in _CURSOR_NAMES else len(_CURSOR_NAMES)
+        return (
+            column.bigquery_type == "DATE",  # a date cursor reloads a whole day each run
+            column.nullable,
+            not column.indexed,
+            rank,
+            meta.columns.index(column),
+        )
+
+    candidates = [c for c in meta.columns if c.is_timestamp_candidate]
+    return min(candidates, key=score).name if candidates else None

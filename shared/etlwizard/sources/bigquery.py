@@ -1,0 +1,104 @@
+"""BigQuery as a source, through google-cloud-bigquery (the emulator in the embedded stack)."""
+
+from google.api_core import exceptions as google_errors
+from google.api_core.retry import Retry
+
+from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
+from ..model import TableMetadata
+from ..typemap import bigquery_type
+from ..values import to_json
+from ..bigquery_client import make_client
+from .base import Source, make_column
+
+
+class BigQuerySource(Source):
+    """Schemas are datasets. A table's rows are counted with COUNT(*), which BigQuery answers
+    from metadata without scanning."""
+
+    type = "bigquery"
+
+    def __init__(self, connection, password, settings):
+        super().__init__(connection, password, settings)
+        self._client = None
+        # Every call gives up within the query timeout, not the client's default ten minutes.
+        self._limits = {"retry": Retry(timeout=settings.query_timeout), "timeout": settings.query_timeout}
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = make_client(self.settings, self.connection.project, self._password)
+        return self._client
+
+    def close(self):
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _call(self, fn, *args, **kwargs):
+        c = self.connection
+        try:
+            return fn(*args, **kwargs)
+        except google_errors.NotFound as e:
+            raise NotFound(f"{c.label}: {e.message}") from None
+        except (google_errors.Unauthorized, google_errors.Forbidden) as e:
+            raise SourceAuthError(f"{c.label}: BigQuery refused access: {e.message}") from None
+        except google_errors.GoogleAPICallError as e:
+            raise SourceQueryError(f"{c.label}: BigQuery error: {self.scrub(e.message)}") from None
+        except (google_errors.RetryError, OSError) as e:
+            raise SourceConnectionError(f"{c.label}: cannot reach BigQuery ({self.scrub(str(e))})") from None
+
+    def test(self) -> str:
+        self._call(lambda: list(self.client.list_datasets(
+            max_results=1, retry=Retry(timeout=self.settings.connect_timeout), timeout=self.settings.connect_timeout)))
+        return f"BigQuery project {self.connection.project}"
+
+    def list_tables(self) -> list[dict]:
+        out = []
+        for dataset in self._call(lambda: list(self.client.list_datasets(**self._limits))):
+            tables = self._call(lambda: list(self.client.list_tables(dataset.reference, **self._limits)))
+            out += [
+                {"schema_name": dataset.dataset_id, "table_name": t.table_id,
+                 "kind": "view" if t.table_type in ("VIEW", "MATERIALIZED_VIEW") else "table"}
+                for t in tables
+            ]
+        return sorted(out, key=lambda t: (t["schema_name"], t["table_name"]))
+
+    def _table(self, schema_name: str, table_name: str):
+        try:
+            return self.client.get_table(
+                f"{self.connection.project}.{schema_name}.{table_name}", **self._limits
+            )
+        except (google_errors.NotFound, google_errors.BadRequest, ValueError):
+            raise NotFound(
+                f"table {schema_name}.{table_name} does not exist in {self.connection.label}"
+            ) from None
+
+    def fetch_table_metadata(self, schema_name: str, table_name: str) -> TableMetadata:
+        table = self._table(schema_name, table_name)
+        constraints = table.table_constraints
+        primary_key = list(constraints.primary_key.columns) if constraints and constraints.primary_key else []
+        clustered = set(table.clustering_fields or [])
+        partition = table.time_partitioning.field if table.time_partitioning else None
+        columns = [
+            make_column(f.name, f.field_type if f.mode != "REPEATED" else f"ARRAY<{f.field_type}>",
+                        bigquery_type(f.field_type, f.mode), f.mode != "REQUIRED",
+                        is_primary_key=f.name in primary_key,
+                        indexed=f.name in clustered or f.name == partition)
+            for f in table.schema
+        ]
+        return TableMetadata(schema_name, table_name, columns, primary_key,
+                             kind="view" if table.table_type in ("VIEW", "MATERIALIZED_VIEW") else "table")
+
+    def _quoted_table(self, meta: TableMetadata) -> str:
+        return "`" + f"{self.connection.project}.{meta.schema_name}.{meta.table_name}".replace("`", "") + "`"
+
+    def total_rows(self, meta: TableMetadata) -> tuple[int, bool]:
+        sql = f"SELECT COUNT(*) FROM {self._quoted_table(meta)}"
+        return self._call(lambda: list(self.client.query_and_wait(
+            sql, retry=self._limits["retry"], api_timeout=self.settings.query_timeout,
+            wait_timeout=self.settings.query_timeout))[0][0]), True
+
+    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict]:
+        table = self._table(meta.schema_name, meta.table_name)
+        rows = self._call(lambda: list(self.client.list_rows(table, max_results=limit, **self._limits)))
+        return [{c.name: to_json(row.get(c.name)) for c in meta.columns} for row in rows]

@@ -1,0 +1,131 @@
+"""MySQL and MariaDB through pymysql."""
+
+import json
+from datetime import datetime, timezone
+
+import pymysql
+import pymysql.err
+
+from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
+from ..model import TableMetadata
+from ..typemap import mysql_type
+from .base import SqlSource, make_column
+
+_SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
+
+_TABLES = """
+SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES
+WHERE TABLE_SCHEMA NOT IN %s ORDER BY 1, 2
+"""
+
+_TABLE = """
+SELECT TABLE_TYPE, TABLE_ROWS FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
+"""
+
+_COLUMNS = """
+SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', DATA_TYPE
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
+ORDER BY ORDINAL_POSITION
+"""
+
+_INDEXES = """
+SELECT INDEX_NAME, NON_UNIQUE = 0, COLUMN_NAME, SUB_PART IS NOT NULL
+FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
+ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX
+"""
+
+# MariaDB stores JSON as LONGTEXT with a json_valid() check: that check is how it is told apart.
+_JSON_CHECKS = """
+SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s AND CHECK_CLAUSE LIKE 'json\\_valid(%%'
+"""
+
+# MySQL error codes: access denied, unknown database, unknown table.
+_AUTH_ERRORS = {1044, 1045, 1698}
+_CONNECT_ERRORS = {2003, 2005, 2006, 2013, 1049}
+
+
+class MySqlSource(SqlSource):
+    type = "mysql"
+    quote_char = "`"
+
+    def _connect(self):
+        c = self.connection
+        try:
+            return pymysql.connect(
+                host=c.host, port=c.port, user=c.user, password=self._password,
+                database=c.database, charset="utf8mb4", autocommit=True,
+                connect_timeout=self.settings.connect_timeout,
+                read_timeout=self.settings.query_timeout, write_timeout=self.settings.query_timeout,
+                # UTC sessions: TIMESTAMP values arrive as UTC; zero dates arrive as text.
+                init_command="SET time_zone = '+00:00'",
+                program_name="etl-wizard",
+            )
+        except Exception as e:
+            raise self._convert_error(e) from None
+
+    def _convert_error(self, error):
+        c = self.connection
+        code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+        message = self.scrub(str(error.args[1])) if len(error.args) > 1 else self.scrub(str(error))
+        if code in _AUTH_ERRORS:
+            return SourceAuthError(f"{c.label}: MySQL refused user '{c.user}': {message}")
+        if code in _CONNECT_ERRORS or isinstance(error, OSError):
+            return SourceConnectionError(f"{c.label}: cannot reach MySQL at {c.host}:{c.port} ({message})")
+        if code == 1146:
+            return NotFound(f"{c.label}: {message}")
+        return SourceQueryError(f"{c.label}: MySQL error {code}: {message}")
+
+    def test(self) -> str:
+        return self.query("SELECT VERSION()")[0][0]
+
+    def list_tables(self) -> list[dict]:
+        return [
+            {"schema_name": s, "table_name": t, "kind": "view" if kind == "VIEW" else "table"}
+            for s, t, kind in self.query(_TABLES, (_SYSTEM_SCHEMAS,))
+        ]
+
+    def fetch_table_metadata(self, schema_name: str, table_name: str) -> TableMetadata:
+        found = self.query(_TABLE, (schema_name, table_name))
+        if not found:
+            raise NotFound(f"table {schema_name}.{table_name} does not exist in {self.connection.label}")
+        table_type, table_rows = found[0]
+        keys: dict[str, tuple[bool, list[str]]] = {}
+        for index, unique, column, partial in self.query(_INDEXES, (schema_name, table_name)):
+            entry = keys.setdefault(index, (bool(unique) and not partial, []))
+            entry[1].append(column)
+        primary_key = keys.pop("PRIMARY", (True, []))[1]
+        leading = {cols[0] for _, cols in keys.values()} | set(primary_key[:1])
+        json_columns = {
+            clause[len("json_valid(") :].strip("`)") for (clause,) in self.query(_JSON_CHECKS, (schema_name, table_name))
+        }
+        columns = []
+        for name, column_type, nullable, data_type in self.query(_COLUMNS, (schema_name, table_name)):
+            mapped = mysql_type("json" if name in json_columns else column_type)
+            source_type = "json" if name in json_columns else column_type
+            columns.append(make_column(name, source_type, mapped, bool(nullable),
+                                       is_primary_key=name in primary_key, indexed=name in leading))
+        not_null = {c.name for c in columns if not c.nullable}
+        unique_keys = [cols for unique, cols in keys.values() if unique and set(cols) <= not_null]
+        return TableMetadata(schema_name, table_name, columns, primary_key, unique_keys,
+                             kind="view" if table_type == "VIEW" else "table",
+                             estimated_rows=table_rows if table_type != "VIEW" else None)
+
+    def convert_value(self, column, value):
+        if value is None:
+            return None
+        kind = column.bigquery_type
+        if kind in ("DATE", "DATETIME", "TIMESTAMP") and isinstance(value, str):
+            return None  # a zero date ('0000-00-00'): no such day exists
+        if kind == "TIMESTAMP" and isinstance(value, datetime):
+            return value.replace(tzinfo=timezone.utc)
+        if kind == "BOOL":
+            return bool(int.from_bytes(value, "big")) if isinstance(value, bytes) else bool(value)
+        if isinstance(value, bytes) and kind in ("INT64", "NUMERIC"):  # BIT(n)
+            return int.from_bytes(value, "big")
+        if kind == "JSON" and isinstance(value, (str, bytes)):
+            return json.loads(value)
+        if kind == "STRING" and isinstance(value, set):
+            return ",".join(sorted(value))
+        return value

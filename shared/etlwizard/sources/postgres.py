@@ -1,0 +1,130 @@
+"""PostgreSQL through pg8000."""
+
+import socket
+
+import pg8000.dbapi
+import pg8000.exceptions
+
+from ..errors import (NotFound, SourceAuthError, SourceConnectionError, SourceQueryError)
+from ..model import TableMetadata
+from ..typemap import postgres_type
+from .base import SqlSource, make_column
+
+_RELKINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
+
+_TABLES = """
+SELECT n.nspname, c.relname, c.relkind
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'
+  AND has_table_privilege(c.oid, 'SELECT')
+ORDER BY 1, 2
+"""
+
+_TABLE = """
+SELECT c.oid, c.relkind, c.reltuples::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+"""
+
+# Enums map as "enum", domains as their base type; source_type keeps the name the user knows.
+_COLUMNS = """
+SELECT a.attname,
+       format_type(a.atttypid, a.atttypmod),
+       CASE WHEN t.typtype = 'e' THEN 'enum'
+            WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
+            WHEN et.typtype = 'e' THEN 'enum[]'
+            ELSE format_type(a.atttypid, a.atttypmod) END,
+       NOT (a.attnotnull OR t.typnotnull)
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+_INDEXES = """
+SELECT i.indisprimary, i.indisunique, array_agg(a.attname::text ORDER BY k.ord)
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = %s AND i.indpred IS NULL AND i.indexprs IS NULL
+GROUP BY i.indexrelid, i.indisprimary, i.indisunique
+ORDER BY i.indisprimary DESC, i.indexrelid
+"""
+
+
+class PostgresSource(SqlSource):
+    type = "postgresql"
+
+    def _connect(self):
+        c = self.connection
+        where = f"{c.label}: cannot reach PostgreSQL at {c.host}:{c.port}"
+        try:
+            sock = socket.create_connection((c.host, c.port), timeout=self.settings.connect_timeout)
+        except OSError as e:
+            raise SourceConnectionError(f"{where} ({e.strerror or e})") from None
+        try:
+            db = pg8000.dbapi.connect(
+                user=c.user, password=self._password or None, database=c.database, sock=sock,
+                application_name="etl-wizard",
+            )
+        except Exception as e:
+            sock.close()
+            raise self._convert_error(e) from None
+        sock.settimeout(self.settings.query_timeout)
+        db.autocommit = True
+        return db
+
+    def _convert_error(self, error):
+        c = self.connection
+        if isinstance(error, pg8000.exceptions.DatabaseError) and error.args and isinstance(error.args[0], dict):
+            code, message = error.args[0].get("C", ""), self.scrub(error.args[0].get("M", ""))
+            if code.startswith("28"):
+                return SourceAuthError(f"{c.label}: PostgreSQL refused user '{c.user}': {message}")
+            if code == "3D000":
+                return SourceConnectionError(f"{c.label}: {message}")
+            if code == "42P01":
+                return NotFound(f"{c.label}: {message}")
+            return SourceQueryError(f"{c.label}: PostgreSQL error {code}: {message}")
+        if isinstance(error, (OSError, pg8000.exceptions.InterfaceError)):
+            return SourceConnectionError(
+                f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({self.scrub(str(error))})"
+            )
+        return SourceQueryError(f"{c.label}: {self.scrub(str(error))}")
+
+    def test(self) -> str:
+        return self.query("SELECT version()")[0][0]
+
+    def list_tables(self) -> list[dict]:
+        return [
+            {"schema_name": s, "table_name": t, "kind": _RELKINDS[k]} for s, t, k in self.query(_TABLES)
+        ]
+
+    def fetch_table_metadata(self, schema_name: str, table_name: str) -> TableMetadata:
+        found = self.query(_TABLE, (schema_name, table_name))
+        if not found:
+            raise NotFound(f"table {schema_name}.{table_name} does not exist in {self.connection.label}")
+        oid, relkind, reltuples = found[0]
+        indexes = self.query(_INDEXES, (oid,))
+        primary_key = next((cols for is_pk, _, cols in indexes if is_pk), [])
+        leading = {cols[0] for _, _, cols in indexes}
+        columns = [
+            make_column(name, source_type, postgres_type(base_type), nullable,
+                        is_primary_key=name in primary_key, indexed=name in leading)
+            for name, source_type, base_type, nullable in self.query(_COLUMNS, (oid,))
+        ]
+        not_null = {c.name for c in columns if not c.nullable}
+        unique_keys = [cols for is_pk, unique, cols in indexes
+                       if unique and not is_pk and set(cols) <= not_null]
+        return TableMetadata(schema_name, table_name, columns, list(primary_key), unique_keys,
+                             kind=_RELKINDS[relkind],
+                             estimated_rows=reltuples if reltuples and reltuples > 0 else None)
+
+    def select_expression(self, column):
+        name = self.quote(column.name)
+        if column.source_type == "money":
+            return f"{name}::numeric"
+        if column.bigquery_type == "STRING":  # enums, inet, interval, uuid, unknown types: as text
+            return f"{name}::text[]" if column.mode == "REPEATED" else f"{name}::text"
+        return name

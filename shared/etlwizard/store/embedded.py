@@ -1,0 +1,57 @@
+"""The embedded job store: one SQLite file, documents as JSON, for the demo and local runs."""
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (collection, id)
+)
+"""
+
+
+class EmbeddedStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def get(self, collection: str, doc_id: str) -> dict | None:
+        with closing(self._connect()) as db:
+            row = db.execute(
+                "SELECT data FROM documents WHERE collection = ? AND id = ?", (collection, doc_id)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, collection: str, doc_id: str, doc: dict) -> None:
+        with closing(self._connect()) as db:
+            db.execute(
+                "INSERT INTO documents (collection, id, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data",
+                (collection, doc_id, json.dumps(doc)),
+            )
+
+    def list(self, collection: str) -> list[dict]:
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT data FROM documents WHERE collection = ? ORDER BY id", (collection,)
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def delete(self, collection: str, doc_id: str) -> bool:
+        with closing(self._connect()) as db:
+            cursor = db.execute(
+                "DELETE FROM documents WHERE collection = ? AND id = ?", (collection, doc_id)
+            )
+        return cursor.rowcount > 0

@@ -1,0 +1,106 @@
+"""The demo: the embedded stack (BigQuery emulator, SQLite job store, file secrets), a sample source
+dataset in the emulator, and the wizard on http://localhost:$PORT. Run it with bin/demo."""
+
+import io
+import json
+import logging
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from google.cloud import bigquery
+
+from etlwizard import connections
+from etlwizard.bigquery_client import make_client
+from etlwizard.config import Settings
+from etlwizard.emulator import BigQueryEmulator
+from etlwizard.stack import Stack
+from web.app import create_app
+
+SAMPLE_DATASET = "sample_shop"
+SAMPLE_CONNECTION = "Sample shop (BigQuery emulator)"
+
+CUSTOMERS = [
+    bigquery.SchemaField("customer_id", "INT64", mode="REQUIRED"),
+    bigquery.SchemaField("name", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("country", "STRING"),
+    bigquery.SchemaField("created_at", "TIMESTAMP", mode="REQUIRED"),
+]
+ORDERS = [
+    bigquery.SchemaField("order_id", "INT64", mode="REQUIRED"),
+    bigquery.SchemaField("customer_id", "INT64", mode="REQUIRED"),
+    bigquery.SchemaField("amount", "NUMERIC", mode="REQUIRED"),
+    bigquery.SchemaField("status", "STRING"),
+    bigquery.SchemaField("tags", "STRING", mode="REPEATED"),
+    bigquery.SchemaField("details", "JSON"),
+    bigquery.SchemaField("ordered_on", "DATE"),
+    bigquery.SchemaField("updated_at", "TIMESTAMP", mode="REQUIRED"),
+]
+
+
+def sample_rows(seed: int = 7):
+    rng = random.Random(seed)
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    countries = ["DE", "FR", "US", "BR", "JP", None]
+    customers = [
+        {"customer_id": i, "name": f"Customer {i}", "country": rng.choice(countries),
+         "created_at": (start + timedelta(days=i, microseconds=rng.randrange(10**6))).isoformat()}
+        for i in range(1, 51)
+    ]
+    orders = []
+    for i in range(1, 501):
+        at = start + timedelta(hours=7 * i, microseconds=rng.randrange(10**6))
+        orders.append({
+            "order_id": i, "customer_id": rng.randint(1, 50),
+            "amount": str(Decimal(rng.randrange(100, 100000)) / 100),
+            "status": rng.choice(["new", "paid", "shipped", "returned"]),
+            "tags": rng.sample(["gift", "express", "bulk", "promo"], rng.randint(0, 2)),
+            "details": json.dumps({"items": rng.randint(1, 5), "channel": rng.choice(["web", "app"])}),
+            "ordered_on": at.date().isoformat(), "updated_at": at.isoformat(),
+        })
+    return customers, orders
+
+
+def seed_sample_dataset(client: bigquery.Client) -> None:
+    """Create the sample dataset once; a second demo start keeps it as it is."""
+    dataset = f"{client.project}.{SAMPLE_DATASET}"
+    if any(d.dataset_id == SAMPLE_DATASET for d in client.list_datasets()):
+        return
+    client.create_dataset(dataset)
+    customers, orders = sample_rows()
+    for name, schema, rows in (("customers", CUSTOMERS, customers), ("orders", ORDERS, orders)):
+        table = client.create_table(bigquery.Table(f"{dataset}.{name}", schema=schema))
+        data = io.BytesIO("\n".join(json.dumps(r) for r in rows).encode())
+        config = bigquery.LoadJobConfig(source_format="NEWLINE_DELIMITED_JSON", schema=schema)
+        client.load_table_from_file(data, table, job_config=config).result()
+
+
+def ensure_sample_connection(stack: Stack) -> None:
+    if not any(c["name"] == SAMPLE_CONNECTION for c in connections.list_connections(stack)):
+        connections.create_connection(
+            stack, {"name": SAMPLE_CONNECTION, "type": "bigquery", "project": stack.settings.project}
+        )
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    port = int(__import__("os").environ.get("PORT", "8080"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    emulator = BigQueryEmulator(settings.project, settings.data_dir / "bigquery",
+                                log_path=settings.data_dir / "bigquery.log")
+    settings = replace(settings, bigquery_endpoint=emulator.start())
+    try:
+        stack = Stack(settings)
+        seed_sample_dataset(make_client(settings))
+        ensure_sample_connection(stack)
+        app = create_app(stack=stack)
+        print(f"\n  ETL Wizard is running: http://localhost:{port}/\n  (data in {settings.data_dir}; Ctrl+C stops)\n",
+              flush=True)
+        app.run(host="127.0.0.1", port=port, threaded=True)
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
