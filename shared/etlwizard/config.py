@@ -36,7 +36,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ=None) -> "Settings":
-        env = os.environ if environ is None else environ
+        env = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
         given = {
             "stack": env.get("ETL_STACK"),
             "project": env.get("ETL_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT"),
@@ -53,9 +53,12 @@ class Settings:
 
 def _number(env, name, kind):
     raw = env.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a positive number, not {raw!r}")
+    return value

@@ -12,8 +12,8 @@ from .errors import InvalidInput
 
 SOURCE_TYPES = ("postgresql", "mysql", "bigquery")
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
-_HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]_]{1,253}$")
-_PROJECT = re.compile(r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$")
+_HOST = re.compile(r"[A-Za-z0-9.\-:\[\]_]{1,253}")
+_PROJECT = re.compile(r"[a-z][a-z0-9\-]{4,28}[a-z0-9]")
 
 
 def require_text(payload: dict, name: str, *, max_length: int = 1024, optional=False) -> str:
@@ -57,17 +57,18 @@ class Connection:
         kind = require_text(body, "type", max_length=20)
         if kind not in SOURCE_TYPES:
             raise InvalidInput("type", f"must be one of {', '.join(SOURCE_TYPES)}")
-        password = body.get("password") or ""
+        password = body.get("password")
+        password = "" if password is None else password
         if not isinstance(password, str):
             raise InvalidInput("password", "must be a string")
         fields = {"host": "", "port": None, "database": "", "user": "", "project": ""}
         if kind == "bigquery":
             fields["project"] = require_text(body, "project", max_length=30)
-            if not _PROJECT.match(fields["project"]):
+            if not _PROJECT.fullmatch(fields["project"]):
                 raise InvalidInput("project", "is not a valid Google Cloud project id")
         else:
             fields["host"] = require_text(body, "host", max_length=253)
-            if not _HOST.match(fields["host"]):
+            if not _HOST.fullmatch(fields["host"]):
                 raise InvalidInput("host", "must be a host name or IP address")
             fields["port"] = _port(body.get("port"), DEFAULT_PORTS[kind])
             fields["database"] = require_text(body, "database", max_length=128)
@@ -92,7 +93,7 @@ class Connection:
 def _port(value, default: int) -> int:
     if value in (None, ""):
         return default
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,5}", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
         raise InvalidInput("port", "must be a whole number from 1 to 65535")

@@ -121,6 +121,9 @@ _MYSQL = {
     "time": "TIME",
     "year": "INT64",
     "json": "JSON",
+    "uuid": "STRING",  # MariaDB 10.7+
+    "inet4": "STRING",
+    "inet6": "STRING",
     "binary": "BYTES",
     "varbinary": "BYTES",
     "tinyblob": "BYTES",
@@ -139,7 +142,7 @@ def mysql_type(column_type: str) -> BigQueryType:
         return unknown(column_type)
     name, args, flags = match.groups()
     unsigned = "unsigned" in flags
-    if name == "tinyint" and args == "1":
+    if name == "tinyint" and args == "1" and not unsigned:  # BOOLEAN
         return BigQueryType("BOOL")
     if name == "bigint" and unsigned:
         return BigQueryType("NUMERIC")  # 0 .. 18446744073709551615 does not fit INT64

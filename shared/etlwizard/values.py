@@ -15,7 +15,7 @@ def to_json(value):
     if isinstance(value, int):
         return value if -_SAFE_INTEGER < value < _SAFE_INTEGER else str(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        return value if math.isfinite(value) else str(Decimal(value))  # NaN, Infinity, -Infinity
     if isinstance(value, Decimal):
         return format(value, "f") if value.is_finite() else str(value)
     if isinstance(value, datetime):

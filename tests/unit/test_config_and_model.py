@@ -1,4 +1,3 @@
-import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -62,7 +61,6 @@ def test_reads_os_environ_when_none_given(monkeypatch):
     monkeypatch.setenv("ETL_SAMPLE_SIZE", "3")
     monkeypatch.setenv("ETL_DATASET", "from_os")
     assert Settings.from_env() == Settings(sample_size=3, dataset="from_os")
-    assert "ETL_SAMPLE_SIZE" in os.environ
 
 
 @pytest.mark.parametrize("stack", ["aws", "GCP", "local"])
@@ -82,26 +80,16 @@ def test_unknown_stack(stack):
         ("ETL_SAMPLE_SIZE", "ten"),
         ("ETL_EXACT_COUNT_LIMIT", "1e6"),
         ("ETL_EXACT_COUNT_LIMIT", "1,000"),
-    ],
-)
-def test_bad_number_names_variable(name, raw):
-    with pytest.raises(ConfigError) as err:
-        Settings.from_env({name: raw})
-    assert err.value.message == f"{name} must be a number, not {raw!r}"
-
-
-@pytest.mark.parametrize(
-    "name, raw",
-    [
         ("ETL_CONNECT_TIMEOUT", "nan"),
         ("ETL_CONNECT_TIMEOUT", "-1"),
         ("ETL_QUERY_TIMEOUT", "0"),
         ("ETL_SAMPLE_SIZE", "-5"),
     ],
 )
-def test_nonsense_number_names_variable(name, raw):
-    with pytest.raises(ConfigError, match=name):
+def test_bad_number_names_variable(name, raw):
+    with pytest.raises(ConfigError) as err:
         Settings.from_env({name: raw})
+    assert err.value.message == f"{name} must be a positive number, not {raw!r}"
 
 
 @pytest.mark.parametrize("name", ALL_VARS)

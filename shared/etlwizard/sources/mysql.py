@@ -53,17 +53,20 @@ class MySqlSource(SqlSource):
     def _connect(self):
         c = self.connection
         try:
-            return pymysql.connect(
+            db = pymysql.connect(
                 host=c.host, port=c.port, user=c.user, password=self._password,
                 database=c.database, charset="utf8mb4", autocommit=True,
-                connect_timeout=self.settings.connect_timeout,
-                read_timeout=self.settings.query_timeout, write_timeout=self.settings.query_timeout,
+                # The handshake must answer within the connect timeout too, not just the TCP connect.
+                connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.connect_timeout,
+                write_timeout=self.settings.query_timeout,
                 # UTC sessions: TIMESTAMP values arrive as UTC; zero dates arrive as text.
                 init_command="SET time_zone = '+00:00'",
                 program_name="etl-wizard",
             )
         except Exception as e:
             raise self._convert_error(e) from None
+        db._read_timeout = self.settings.query_timeout  # pymysql applies it to every later read
+        return db
 
     def _convert_error(self, error):
         c = self.connection
