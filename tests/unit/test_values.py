@@ -46,9 +46,9 @@ def test_int(value, expected):
         (-0.25, -0.25),
         (0.0, 0.0),
         (1e300, 1e300),
-        (float("NaN"), "nan"),
-        (float("Infinity"), "inf"),
-        (float("-Infinity"), "-inf"),
+        (float("nan"), "NaN"),
+        (float("inf"), "Infinity"),
+        (float("-inf"), "-Infinity"),
     ],
 )
 def test_float(value, expected):
