@@ -56,7 +56,7 @@ def sample_rows(seed: int = 7):
             "amount": str(Decimal(rng.randrange(100, 100000)) / 100),
             "status": rng.choice(["new", "paid", "shipped", "returned"]),
             "tags": rng.sample(["gift", "express", "bulk", "promo"], rng.randint(0, 2)),
-            "details": json.dumps({"items": rng.randint(1, 5), "channel": rng.choice(["web", "app"])}),
+            "details": {"items": rng.randint(1, 5), "channel": rng.choice(["web", "app"])},
             "ordered_on": at.date().isoformat(), "updated_at": at.isoformat(),
         })
     return customers, orders
