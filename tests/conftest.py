@@ -80,3 +80,91 @@ def client(stack):
     app = create_app(stack=stack)
     app.testing = True
     return app.test_client()
+
+
+def _sdk_root() -> Path | None:
+    import shutil
+    import subprocess
+
+    gcloud = shutil.which("gcloud")
+    if not gcloud:
+        return None
+    out = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"],
+                         capture_output=True, text=True, timeout=60)
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+
+
+@pytest.fixture(scope="session")
+def sdk_root():
+    return _sdk_root()
+
+
+def _google_emulator(command: list[str], env_name: str, port: int, tmp: Path):
+    """Start one of Google's emulators and wait until its port answers HTTP."""
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    log = open(tmp / "emulator.log", "wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[0]} exited: see {tmp / 'emulator.log'}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # it answered
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        raise RuntimeError(f"{command[0]} did not start within 90 s")
+    previous = os.environ.get(env_name)
+    os.environ[env_name] = f"127.0.0.1:{port}"
+    return process, previous
+
+
+def _stop(process, env_name, previous):
+    import os
+    import signal
+
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)
+    if previous is None:
+        os.environ.pop(env_name, None)
+    else:
+        os.environ[env_name] = previous
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(sdk_root, tmp_path_factory):
+    """Google's Firestore emulator; FIRESTORE_EMULATOR_HOST points the official client at it."""
+    from etlwizard.emulator import free_port
+
+    binary = sdk_root / "platform/cloud-firestore-emulator/cloud_firestore_emulator" if sdk_root else None
+    if binary is None or not binary.exists():
+        pytest.skip("the Firestore emulator is not installed: gcloud components install cloud-firestore-emulator")
+    port = free_port()
+    process, previous = _google_emulator([str(binary), "--host=127.0.0.1", f"--port={port}"],
+                                         "FIRESTORE_EMULATOR_HOST", port, tmp_path_factory.mktemp("firestore"))
+    yield f"127.0.0.1:{port}"
+    _stop(process, "FIRESTORE_EMULATOR_HOST", previous)
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(sdk_root, tmp_path_factory):
+    """Google's Pub/Sub emulator; PUBSUB_EMULATOR_HOST points the official client at it."""
+    from etlwizard.emulator import free_port
+
+    binary = sdk_root / "platform/pubsub-emulator/bin/cloud-pubsub-emulator" if sdk_root else None
+    if binary is None or not binary.exists():
+        pytest.skip("the Pub/Sub emulator is not installed: gcloud components install pubsub-emulator")
+    port = free_port()
+    tmp = tmp_path_factory.mktemp("pubsub")
+    process, previous = _google_emulator([str(binary), "--host=127.0.0.1", f"--port={port}", f"--dir={tmp}"],
+                                         "PUBSUB_EMULATOR_HOST", port, tmp)
+    yield f"127.0.0.1:{port}"
+    _stop(process, "PUBSUB_EMULATOR_HOST", previous)

@@ -67,3 +67,10 @@ class SourceQueryError(EtlError):
 class DestinationError(EtlError):
     status = 502
     transient = True
+
+
+class StoreError(EtlError):
+    """The job store (Firestore) failed; a retry may succeed."""
+
+    status = 503
+    transient = True

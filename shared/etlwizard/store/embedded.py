@@ -49,6 +49,27 @@ class EmbeddedStore:
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def transact(self, collection: str, doc_id: str, mutate) -> dict | None:
+        with closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")  # one writer at a time, across threads and processes
+            try:
+                row = db.execute(
+                    "SELECT data FROM documents WHERE collection = ? AND id = ?", (collection, doc_id)
+                ).fetchone()
+                current = json.loads(row[0]) if row else None
+                updated = mutate(current)
+                if updated is not None:
+                    db.execute(
+                        "INSERT INTO documents (collection, id, data) VALUES (?, ?, ?) "
+                        "ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data",
+                        (collection, doc_id, json.dumps(updated)),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return updated
+
     def delete(self, collection: str, doc_id: str) -> bool:
         with closing(self._connect()) as db:
             cursor = db.execute(
