@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask, current_app, render_template, request
 
-from etlwizard import connections, preview
+from etlwizard import connections, jobs, preview
 from etlwizard.api import respond
 from etlwizard.config import Settings
 from etlwizard.stack import Stack
@@ -43,6 +43,59 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None) -> 
     @app.post("/api/connections/<connection_id>/fetch-table-preview/")
     def fetch_table_preview(connection_id):
         return respond(preview.preview_table, stack_(), connection_id, request.get_json(silent=True))
+
+    @app.get("/api/etl/datasets/<dataset>/tables/")
+    def list_destination_tables(dataset):
+        return respond(lambda: {"tables": stack_().warehouse.list_tables(dataset)})
+
+    @app.get("/api/etl/datasets/<dataset>/tables/<table>/")
+    def describe_destination_table(dataset, table):
+        return respond(lambda: {"table": stack_().warehouse.describe_table(dataset, table,
+                                                                           request.args.get("rows", "0"))})
+
+    @app.post("/api/etl/validate-schema-compatibility/")
+    def validate_schema():
+        return respond(jobs.validate_schema, stack_(), request.get_json(silent=True))
+
+    @app.post("/api/etl/jobs/")
+    def create_job():
+        return respond(lambda: {"job": jobs.create_job(stack_(), request.get_json(silent=True))}, status=201)
+
+    @app.get("/api/etl/jobs/")
+    def list_jobs():
+        return respond(lambda: {"jobs": jobs.list_jobs(stack_())})
+
+    @app.get("/api/etl/jobs/<job_id>/")
+    def get_job(job_id):
+        return respond(lambda: {"job": jobs.present(jobs.get_job(stack_(), job_id))})
+
+    @app.get("/api/etl/jobs/<job_id>/runs/")
+    def list_runs(job_id):
+        return respond(lambda: {"runs": jobs.list_runs(stack_(), job_id)})
+
+    @app.patch("/api/etl/jobs/<job_id>/")
+    def update_job(job_id):
+        return respond(lambda: {"job": jobs.update_job(stack_(), job_id, request.get_json(silent=True))})
+
+    @app.delete("/api/etl/jobs/<job_id>/")
+    def delete_job(job_id):
+        return respond(jobs.delete_job, stack_(), job_id, request.get_json(silent=True))
+
+    @app.post("/api/etl/jobs/<job_id>/run/")
+    def run_job(job_id):
+        return respond(jobs.run_now, stack_(), job_id, status=202)
+
+    @app.post("/api/etl/jobs/<job_id>/pause/")
+    def pause_job(job_id):
+        return respond(lambda: {"job": jobs.pause_job(stack_(), job_id)})
+
+    @app.post("/api/etl/jobs/<job_id>/resume/")
+    def resume_job(job_id):
+        return respond(lambda: {"job": jobs.resume_job(stack_(), job_id)})
+
+    @app.post("/api/etl/jobs/<job_id>/reconnect/")
+    def reconnect_job(job_id):
+        return respond(lambda: {"job": jobs.reconnect_job(stack_(), job_id, request.get_json(silent=True))})
 
     @app.errorhandler(404)
     def not_found(_):

@@ -19,6 +19,9 @@ class Settings:
     stack: str = "embedded"
     project: str = "etl-wizard-local"
     dataset: str = "etl_wizard"
+    region: str = "europe-west1"
+    # The Pub/Sub topic run-job is subscribed to; Cloud Scheduler and "Run now" publish to it.
+    run_topic: str = "etl-run-job"
     # Base URL of a BigQuery-compatible REST endpoint (the emulator); None = Google's.
     bigquery_endpoint: str | None = None
     # Where the embedded stack keeps its job store and secrets file: outside the repository.
@@ -29,6 +32,15 @@ class Settings:
     # Above this many rows (by the catalog's estimate) the preview reports the estimate
     # instead of running COUNT(*).
     exact_count_limit: int = 1_000_000
+
+    # A run reads cursor values up to the source's clock minus this lag, so rows still committing
+    # are read by the next run instead of skipped.
+    run_lag_seconds: int = 120
+    # A run holds its job's lease this long at most (a crashed run frees the job after it).
+    lease_seconds: int = 3600
+    # Rows per batch read from a source, and per load job into the staging table.
+    batch_rows: int = 10_000
+    chunk_rows: int = 1_000_000
 
     def __post_init__(self):
         if self.stack not in STACKS:
@@ -41,12 +53,18 @@ class Settings:
             "stack": env.get("ETL_STACK"),
             "project": env.get("ETL_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT"),
             "dataset": env.get("ETL_DATASET"),
+            "region": env.get("ETL_REGION"),
+            "run_topic": env.get("ETL_RUN_TOPIC"),
             "bigquery_endpoint": env.get("ETL_BIGQUERY_ENDPOINT"),
             "data_dir": Path(env["ETL_DATA_DIR"]) if env.get("ETL_DATA_DIR") else None,
             "connect_timeout": _number(env, "ETL_CONNECT_TIMEOUT", float),
             "query_timeout": _number(env, "ETL_QUERY_TIMEOUT", float),
             "sample_size": _number(env, "ETL_SAMPLE_SIZE", int),
             "exact_count_limit": _number(env, "ETL_EXACT_COUNT_LIMIT", int),
+            "run_lag_seconds": _number(env, "ETL_RUN_LAG_SECONDS", int),
+            "lease_seconds": _number(env, "ETL_LEASE_SECONDS", int),
+            "batch_rows": _number(env, "ETL_BATCH_ROWS", int),
+            "chunk_rows": _number(env, "ETL_CHUNK_ROWS", int),
         }
         return cls(**{k: v for k, v in given.items() if v is not None})
 

@@ -156,3 +156,48 @@ class TableMetadata:
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
+
+
+LOAD_TYPES = ("transactional", "catalog")
+DESTINATION_MODES = ("new", "existing")
+BACKFILL_CHOICES = {"last_30_days": 30, "last_90_days": 90, "last_365_days": 365, "all": None, "custom": None}
+
+
+def require_names(payload: dict, name: str, *, optional=False) -> list[str]:
+    value = payload.get(name)
+    if value in (None, []) and optional:
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise InvalidInput(name, "must be a non-empty list of column names")
+    if len({v.lower() for v in value}) != len(value):
+        raise InvalidInput(name, "names a column twice")
+    return list(value)
+
+
+def backfill_start(choice: str, custom: str | None, today) -> str | None:
+    """The first day a transactional job loads: a date (ISO) or None for all history."""
+    from datetime import date, timedelta
+
+    if choice not in BACKFILL_CHOICES:
+        raise InvalidInput("historical_backfill", f"must be one of {', '.join(BACKFILL_CHOICES)}")
+    if choice == "all":
+        return None
+    if choice != "custom":
+        return (today - timedelta(days=BACKFILL_CHOICES[choice])).isoformat()
+    try:
+        start = date.fromisoformat(custom) if isinstance(custom, str) else None
+    except ValueError:
+        start = None
+    if start is None:
+        raise InvalidInput("historical_start_date", "must be a date as YYYY-MM-DD")
+    if start > today:
+        raise InvalidInput("historical_start_date", f"{start} is in the future")
+    return start.isoformat()
+
+
+def source_id(connection: "Connection", schema_name: str, table_name: str) -> str:
+    """Names where rows come from, stable across a new connection to the same database (credential
+    rotation), distinct for two databases loading one table."""
+    if connection.type == "bigquery":
+        return f"bigquery://{connection.project}/{schema_name}.{table_name}"
+    return f"{connection.type}://{connection.host}:{connection.port}/{connection.database}/{schema_name}.{table_name}"

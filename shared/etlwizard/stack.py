@@ -1,6 +1,12 @@
-"""The parts one deployment runs on, made lazily from Settings: the job store and the secret store.
+"""The parts one deployment runs on, made lazily from Settings.
 
-"embedded": SQLite and a 0600 file under Settings.data_dir. "gcp": Firestore and Secret Manager.
+| part       | "gcp"                        | "embedded"                                  |
+|------------|------------------------------|---------------------------------------------|
+| store      | Firestore                    | SQLite under Settings.data_dir              |
+| secrets    | Secret Manager               | a 0600 file under Settings.data_dir         |
+| warehouse  | BigQuery                     | BigQuery at Settings.bigquery_endpoint      |
+| publisher  | Pub/Sub (the run topic)      | a worker pool calling the runner            |
+| scheduler  | Cloud Scheduler              | a thread firing due crons (start_scheduler) |
 """
 
 from functools import cached_property
@@ -11,13 +17,11 @@ from .store import DocumentStore
 
 
 class Stack:
-    def __init__(self, settings: Settings, *, store: DocumentStore | None = None,
-                 secrets: SecretStore | None = None):
+    def __init__(self, settings: Settings, **parts):
+        """parts: store, secrets, warehouse, publisher, scheduler to use instead of the defaults."""
         self.settings = settings
-        if store is not None:
-            self.store = store
-        if secrets is not None:
-            self.secrets = secrets
+        for name, part in parts.items():
+            setattr(self, name, part)
 
     @cached_property
     def store(self) -> DocumentStore:
@@ -34,3 +38,28 @@ class Stack:
         if self.settings.stack == "gcp":
             return SecretManagerStore(self.settings.project)
         return FileSecretStore(self.settings.data_dir / "secrets.json")
+
+    @cached_property
+    def warehouse(self):
+        from .warehouse import Warehouse
+
+        return Warehouse(self.settings)
+
+    @cached_property
+    def publisher(self):
+        if self.settings.stack == "gcp":
+            from .dispatch import PubSubPublisher
+
+            return PubSubPublisher(self.settings.project, self.settings.run_topic)
+        from .dispatch import LocalDispatcher
+        from .runner import handle_message
+
+        return LocalDispatcher(lambda data: handle_message(self, data))
+
+    @cached_property
+    def scheduler(self):
+        from .scheduling import CloudScheduler, LocalScheduler
+
+        if self.settings.stack == "gcp":
+            return CloudScheduler(self.settings.project, self.settings.region, self.settings.run_topic)
+        return LocalScheduler(self.store, self.publisher.publish)

@@ -59,6 +59,17 @@ class Source(ABC):
     def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict]:
         """The first `limit` rows (in primary-key order where there is one), JSON-safe."""
 
+    @abstractmethod
+    def cursor_now(self, cursor: Column):
+        """The source's own clock, in the cursor column's terms (aware for TIMESTAMP, naive local
+        for DATETIME, a date for DATE): runs freeze their window's upper bound with it."""
+
+    @abstractmethod
+    def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
+                     lower, upper, batch_size: int):
+        """Yield lists of JSON-safe row dicts, streaming: rows with lower <= cursor < upper
+        (either bound None = open), or every row when cursor is None."""
+
 
 def make_column(name: str, source_type: str, mapped: BigQueryType, nullable: bool,
                 is_primary_key=False, indexed=False) -> Column:
@@ -142,6 +153,33 @@ class SqlSource(Source):
             {c.name: to_json(self.convert_value(c, v)) for c, v in zip(meta.columns, row)}
             for row in self.query(sql)
         ]
+
+    def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
+        select = ", ".join(self.select_expression(c) for c in columns)
+        sql = f"SELECT {select} FROM {self.table_sql(meta)}"
+        conditions, params = [], []
+        if cursor is not None:
+            conditions.append(f"{self.quote(cursor.name)} IS NOT NULL")
+            if lower is not None:
+                conditions.append(f"{self.quote(cursor.name)} >= %s")
+                params.append(self.bound_param(lower))
+            if upper is not None:
+                conditions.append(f"{self.quote(cursor.name)} < %s")
+                params.append(self.bound_param(upper))
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        for rows in self.stream(sql, params, batch_size):
+            yield [{c.name: to_json(self.convert_value(c, v)) for c, v in zip(columns, row)} for row in rows]
+
+    def bound_param(self, value):
+        """A window bound as the driver should send it."""
+        return value
+
+    def stream(self, sql: str, params, batch_size: int):
+        """Yield lists of row tuples without holding the result in memory (each source overrides)."""
+        rows = self.query(sql, params)
+        for i in range(0, len(rows), batch_size):
+            yield rows[i:i + batch_size]
 
     def count_rows(self, meta: TableMetadata) -> int:
         return self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]

@@ -1,6 +1,7 @@
 """BigQuery as a source, through google-cloud-bigquery (the emulator in the embedded stack)."""
 
 from google.api_core import exceptions as google_errors
+from google.cloud import bigquery
 from google.api_core.retry import Retry
 
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
@@ -102,3 +103,27 @@ class BigQuerySource(Source):
         table = self._table(meta.schema_name, meta.table_name)
         rows = self._call(lambda: list(self.client.list_rows(table, max_results=limit, **self._limits)))
         return [{c.name: to_json(row.get(c.name)) for c in meta.columns} for row in rows]
+
+    def cursor_now(self, cursor):
+        kind = {"TIMESTAMP": "CURRENT_TIMESTAMP()", "DATETIME": "CURRENT_DATETIME()", "DATE": "CURRENT_DATE()"}
+        return self._call(lambda: list(self.client.query_and_wait(
+            f"SELECT {kind[cursor.bigquery_type]}", retry=self._limits["retry"]))[0][0])
+
+    def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
+        select = ", ".join("`" + c.name.replace("`", "") + "`" for c in columns)
+        sql = f"SELECT {select} FROM {self._quoted_table(meta)}"
+        conditions, params = [], []
+        if cursor is not None:
+            name = "`" + cursor.name.replace("`", "") + "`"
+            conditions.append(f"{name} IS NOT NULL")
+            for op, value, label in ((">=", lower, "lower"), ("<", upper, "upper")):
+                if value is not None:
+                    conditions.append(f"{name} {op} @{label}")
+                    params.append(bigquery.ScalarQueryParameter(label, cursor.bigquery_type, value))
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        job = self._call(self.client.query, sql, job_config=bigquery.QueryJobConfig(query_parameters=params),
+                         retry=self._limits["retry"])
+        rows = self._call(job.result, page_size=batch_size)
+        for page in rows.pages:
+            yield [{c.name: to_json(row.get(c.name)) for c in columns} for row in page]

@@ -4,6 +4,7 @@ import json
 from datetime import datetime, timezone
 
 import pymysql
+import pymysql.cursors
 import pymysql.err
 
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
@@ -114,6 +115,30 @@ class MySqlSource(SqlSource):
         return TableMetadata(schema_name, table_name, columns, primary_key, unique_keys,
                              kind="view" if table_type == "VIEW" else "table",
                              estimated_rows=table_rows if table_type != "VIEW" else None)
+
+    def cursor_now(self, cursor):
+        if cursor.bigquery_type == "TIMESTAMP":
+            return self.query("SELECT UTC_TIMESTAMP(6)")[0][0].replace(tzinfo=timezone.utc)
+        # DATETIME and DATE hold the server's local time: read the clock in the server's zone.
+        local = self.query("SELECT CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)")[0][0]
+        return local.date() if cursor.bigquery_type == "DATE" else local
+
+    def bound_param(self, value):
+        if isinstance(value, datetime) and value.tzinfo is not None:  # sessions run in UTC
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def stream(self, sql, params, batch_size):
+        """An unbuffered cursor: rows arrive as they are fetched, a batch at a time."""
+        cursor = self.db.cursor(pymysql.cursors.SSCursor)
+        try:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(batch_size):
+                yield rows
+        except Exception as e:
+            raise self._convert_error(e) from None
+        finally:
+            cursor.close()
 
     def convert_value(self, column, value):
         if value is None:

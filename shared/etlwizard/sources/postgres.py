@@ -121,6 +121,32 @@ class PostgresSource(SqlSource):
                              kind=_RELKINDS[relkind],
                              estimated_rows=reltuples if reltuples and reltuples > 0 else None)
 
+    def cursor_now(self, cursor):
+        kind = {"TIMESTAMP": "now()", "DATETIME": "localtimestamp", "DATE": "current_date"}[cursor.bigquery_type]
+        return self.query(f"SELECT {kind}")[0][0]
+
+    def stream(self, sql, params, batch_size):
+        """A server-side cursor in its own transaction: FETCH a batch at a time."""
+        cursor = self.db.cursor()
+        try:
+            cursor.execute("BEGIN READ ONLY")
+            cursor.execute(f"DECLARE etl_rows NO SCROLL CURSOR FOR {sql}", params)
+            while True:
+                cursor.execute(f"FETCH FORWARD {int(batch_size)} FROM etl_rows")
+                rows = cursor.fetchall()
+                if not rows:
+                    break
+                yield rows
+            cursor.execute("COMMIT")
+        except Exception as e:
+            try:
+                cursor.execute("ROLLBACK")
+            except Exception:
+                pass
+            raise self._convert_error(e) from None
+        finally:
+            cursor.close()
+
     def select_expression(self, column):
         name = self.quote(column.name)
         if column.source_type == "money":

@@ -1,0 +1,68 @@
+"""Run messages on their way to run-job: Pub/Sub in production, a worker pool in the embedded stack.
+
+Both take the same bytes ({"job_id": ..., optional chunk/run ids}); run-job reads the same bytes.
+"""
+
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
+from .errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class PubSubPublisher:
+    def __init__(self, project: str, topic: str, client=None):
+        if client is None:
+            from google.cloud import pubsub_v1
+
+            client = pubsub_v1.PublisherClient()
+        self.client = client
+        self.topic = client.topic_path(project, topic)
+
+    def publish(self, data: bytes) -> str:
+        from google.api_core import exceptions
+
+        job_id = json.loads(data).get("job_id", "")
+        try:
+            return self.client.publish(self.topic, data, job_id=job_id).result(timeout=30)
+        except exceptions.GoogleAPICallError as e:
+            raise StoreError(f"Pub/Sub refused the run message: {e.message}") from None
+
+
+class LocalDispatcher:
+    """Hands each message to `handle(data)` on a small pool of worker threads."""
+
+    def __init__(self, handle, workers: int = 4):
+        self.handle = handle
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-run")
+        self._pending = set()
+        self._lock = threading.Lock()
+
+    def publish(self, data: bytes) -> str:
+        future = self.pool.submit(self.handle, data)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+        return f"local-{id(future):x}"
+
+    def _done(self, future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+        self._report(future)
+
+    @staticmethod
+    def _report(future) -> None:
+        if future.exception() is not None:
+            log.error("run failed: %s", future.exception())
+
+    def drain(self, timeout: float = 300) -> None:
+        """Wait until no message is in flight, including those that in-flight runs publish."""
+        while True:
+            with self._lock:
+                pending = set(self._pending)
+            if not pending:
+                return
+            wait(pending, timeout=timeout)

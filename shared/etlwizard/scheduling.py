@@ -1,0 +1,236 @@
+"""Schedules: what the wizard asks for -> a unix-cron string with a time zone; the schedulers that
+fire them (Cloud Scheduler in production, an in-process one in the embedded stack)."""
+
+import calendar
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from .errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_TYPES = ("manual", "hourly", "daily", "weekly", "monthly", "cron")
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's 0..6
+
+
+@dataclass(frozen=True)
+class Schedule:
+    type: str = "manual"
+    time: str = ""           # "HH:MM" for daily/weekly/monthly; "MM" (minute) for hourly
+    day_of_week: str = ""    # mon..sun for weekly
+    day_of_month: int | None = None  # 1..31 for monthly; past a month's end it runs on its last day
+    cron: str = ""           # five-field unix cron for "cron"
+    timezone: str = "UTC"
+
+    @classmethod
+    def from_payload(cls, body) -> "Schedule":
+        if body is None:
+            return cls()
+        if not isinstance(body, dict):
+            raise InvalidInput("schedule", "must be an object")
+        kind = body.get("type", "manual")
+        if kind not in SCHEDULE_TYPES:
+            raise InvalidInput("schedule.type", f"must be one of {', '.join(SCHEDULE_TYPES)}")
+        zone = body.get("timezone") or "UTC"
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise InvalidInput("schedule.timezone", f"{zone!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        schedule = cls(
+            type=kind,
+            time=str(body.get("time") or ""),
+            day_of_week=str(body.get("day_of_week") or "").lower()[:3],
+            day_of_month=body.get("day_of_month"),
+            cron=" ".join(str(body.get("cron") or "").split()),
+            timezone=zone,
+        )
+        schedule.cron_expression()  # validates the rest
+        return schedule
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def _hour_minute(self) -> tuple[int, int]:
+        parts = self.time.split(":")
+        try:
+            hour, minute = (int(parts[0]), int(parts[1])) if len(parts) == 2 else (-1, -1)
+        except ValueError:
+            hour = minute = -1
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise InvalidInput("schedule.time", f"must be HH:MM (00:00 to 23:59), not {self.time!r}")
+        return hour, minute
+
+    def cron_expression(self) -> str | None:
+        """The unix-cron string Cloud Scheduler runs, or None for a manual job."""
+        if self.type == "manual":
+            return None
+        if self.type == "hourly":
+            minute = self.time.split(":")[-1] if self.time else "0"
+            if not (minute.isdigit() and 0 <= int(minute) < 60):
+                raise InvalidInput("schedule.time", f"the minute of the hour must be 0 to 59, not {self.time!r}")
+            return f"{int(minute)} * * * *"
+        if self.type == "cron":
+            fields = self.cron.split()
+            if len(fields) != 5 or not croniter.is_valid(self.cron):
+                raise InvalidInput("schedule.cron", f"{self.cron!r} is not a five-field unix cron expression "
+                                   "(minute hour day-of-month month day-of-week)")
+            return self.cron
+        hour, minute = self._hour_minute()
+        if self.type == "daily":
+            return f"{minute} {hour} * * *"
+        if self.type == "weekly":
+            if self.day_of_week not in DAYS:
+                raise InvalidInput("schedule.day_of_week", "must be one of mon, tue, wed, thu, fri, sat, sun")
+            return f"{minute} {hour} * * {DAYS.index(self.day_of_week)}"
+        day = self.day_of_month
+        if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
+            raise InvalidInput("schedule.day_of_month", "must be a whole number from 1 to 31")
+        # Cron cannot say "the 31st, or the month's last day": fire on 28-31 and let is_due pick.
+        return f"{minute} {hour} {day} * *" if day <= 28 else f"{minute} {hour} 28-31 * *"
+
+    def is_due(self, fire_time: datetime) -> bool:
+        """Whether a cron firing at fire_time (any zone) is a run: only monthly 29-31 filters."""
+        if self.type != "monthly" or (self.day_of_month or 0) <= 28:
+            return True
+        local = fire_time.astimezone(ZoneInfo(self.timezone))
+        last = calendar.monthrange(local.year, local.month)[1]
+        return local.day == min(self.day_of_month, last)
+
+    def next_runs(self, count: int = 3, after: datetime | None = None) -> list[datetime]:
+        expression = self.cron_expression()
+        if expression is None:
+            return []
+        zone = ZoneInfo(self.timezone)
+        start = (after or datetime.now(timezone.utc)).astimezone(zone)
+        times = croniter(expression, start)
+        runs = []
+        while len(runs) < count:
+            fire = times.get_next(datetime)
+            if self.is_due(fire):
+                runs.append(fire)
+        return runs
+
+
+def run_message(job_id: str, **extra) -> bytes:
+    return json.dumps({"job_id": job_id, **extra}).encode()
+
+
+# --- Schedulers: one per ETL job, firing the run message --------------------------------------
+
+class CloudScheduler:
+    """Google Cloud Scheduler: one scheduler job per ETL job, publishing the run message to the topic."""
+
+    def __init__(self, project: str, location: str, topic: str, client=None):
+        if client is None:
+            from google.cloud import scheduler_v1
+
+            client = scheduler_v1.CloudSchedulerClient()
+        self.client = client
+        self.parent = f"projects/{project}/locations/{location}"
+        self.topic = f"projects/{project}/topics/{topic}"
+
+    def name(self, job_id: str) -> str:
+        return f"{self.parent}/jobs/etl-{job_id}"
+
+    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False) -> None:
+        from google.api_core import exceptions
+
+        expression = schedule.cron_expression()
+        if expression is None:
+            self.delete(job_id)
+            return
+        job = {
+            "name": self.name(job_id),
+            "description": f"ETL Wizard job {job_id}",
+            "schedule": expression,
+            "time_zone": schedule.timezone,
+            "pubsub_target": {"topic_name": self.topic, "data": run_message(job_id, trigger="schedule"),
+                              "attributes": {"job_id": job_id}},
+        }
+        try:
+            self.client.update_job(request={"job": job})
+        except exceptions.NotFound:
+            self.client.create_job(request={"parent": self.parent, "job": job})
+        if paused:
+            self.pause(job_id)
+
+    def pause(self, job_id: str) -> None:
+        self.client.pause_job(request={"name": self.name(job_id)})
+
+    def resume(self, job_id: str) -> None:
+        self.client.resume_job(request={"name": self.name(job_id)})
+
+    def delete(self, job_id: str) -> None:
+        from google.api_core import exceptions
+
+        try:
+            self.client.delete_job(request={"name": self.name(job_id)})
+        except exceptions.NotFound:
+            pass
+
+
+class LocalScheduler:
+    """The embedded stack's scheduler: entries kept in the job store (as Cloud Scheduler keeps its
+    own), a daemon thread that publishes the run message when an entry's cron comes due."""
+
+    COLLECTION = "schedules"
+
+    def __init__(self, store, publish, tick_seconds: float = 15.0):
+        self.store = store
+        self.publish = publish
+        self.tick_seconds = tick_seconds
+        self._stop = threading.Event()
+        self._thread = None
+
+    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False) -> None:
+        if schedule.cron_expression() is None:
+            self.delete(job_id)
+            return
+        self.store.put(self.COLLECTION, job_id, {"job_id": job_id, "schedule": schedule.to_dict(), "paused": paused,
+                                                 "checked_at": datetime.now(timezone.utc).isoformat()})
+
+    def pause(self, job_id: str) -> None:
+        self.store.transact(self.COLLECTION, job_id, lambda e: e and {**e, "paused": True})
+
+    def resume(self, job_id: str) -> None:
+        now = datetime.now(timezone.utc).isoformat()  # no burst of missed runs on resume
+        self.store.transact(self.COLLECTION, job_id, lambda e: e and {**e, "paused": False, "checked_at": now})
+
+    def delete(self, job_id: str) -> None:
+        self.store.delete(self.COLLECTION, job_id)
+
+    def fire_due(self, now: datetime | None = None) -> list[str]:
+        """Publish a run for every entry whose cron fell due since it was last checked."""
+        now = now or datetime.now(timezone.utc)
+        fired = []
+        for entry in self.store.list(self.COLLECTION):
+            if entry["paused"]:
+                continue
+            schedule = Schedule(**entry["schedule"])
+            due = schedule.next_runs(1, after=datetime.fromisoformat(entry["checked_at"]))
+            if due and due[0] <= now:
+                self.publish(run_message(entry["job_id"], trigger="schedule"))
+                fired.append(entry["job_id"])
+            self.store.transact(self.COLLECTION, entry["job_id"],
+                                lambda e: e and {**e, "checked_at": now.isoformat()})
+        return fired
+
+    def start(self) -> None:
+        def loop():
+            while not self._stop.wait(self.tick_seconds):
+                try:
+                    self.fire_due()
+                except Exception:
+                    log.exception("local scheduler tick failed")
+
+        self._thread = threading.Thread(target=loop, name="etl-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()

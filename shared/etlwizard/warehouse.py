@@ -1,0 +1,213 @@
+"""The BigQuery destination: datasets, tables, schemas, row counts; creating and widening tables.
+
+Every destination table carries load metadata columns beside the source's: which source a row came
+from (so several jobs can share a table), which run wrote it, and when. The compatibility check
+knows to ignore them.
+"""
+
+import re
+
+from google.api_core import exceptions as google_errors
+from google.api_core.retry import Retry
+from google.cloud import bigquery
+
+from .bigquery_client import make_client
+from .config import Settings
+from .errors import Conflict, DestinationError, InvalidInput, NotFound
+from .model import Column
+from .values import to_json
+
+SOURCE_ID = "_etl_source_id"
+RUN_ID = "_etl_run_id"
+LOADED_AT = "_etl_loaded_at"
+METADATA_FIELDS = [
+    bigquery.SchemaField(SOURCE_ID, "STRING", description="The source this row was loaded from"),
+    bigquery.SchemaField(RUN_ID, "STRING", description="The ETL Wizard run that wrote this row"),
+    bigquery.SchemaField(LOADED_AT, "TIMESTAMP", description="When that run committed"),
+]
+METADATA_NAMES = {f.name for f in METADATA_FIELDS}
+
+_DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
+_TABLE = re.compile(r"[A-Za-z0-9_\-]{1,1024}")
+MAX_ROWS = 1000
+
+
+def check_dataset(name, field="dataset") -> str:
+    if not isinstance(name, str) or not _DATASET.fullmatch(name):
+        raise InvalidInput(field, "must be a BigQuery dataset name: letters, digits and underscores")
+    return name
+
+
+def check_table(name, field="table") -> str:
+    if not isinstance(name, str) or not _TABLE.fullmatch(name):
+        raise InvalidInput(field, "must be a BigQuery table name: letters, digits, underscores and dashes")
+    return name
+
+
+def schema_field(column: Column, emulated: bool = False, mode: str | None = None) -> bigquery.SchemaField:
+    kind = column.bigquery_type
+    if emulated and kind == "BIGNUMERIC":  # the emulator's DuckDB has no 76-digit decimals
+        kind = "STRING"
+    return bigquery.SchemaField(column.name, kind, mode=mode or column.mode)
+
+
+def field_to_dict(field: bigquery.SchemaField) -> dict:
+    return {"name": field.name, "bigquery_type": _standard(field.field_type), "mode": field.mode or "NULLABLE"}
+
+
+def _standard(field_type: str) -> str:
+    return {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}.get(field_type, field_type)
+
+
+class Warehouse:
+    def __init__(self, settings: Settings, client: bigquery.Client | None = None):
+        self.settings = settings
+        self.client = client or make_client(settings)
+        self.project = self.client.project
+        self._limits = {"retry": Retry(timeout=settings.query_timeout), "timeout": settings.query_timeout}
+        self.emulated = settings.bigquery_endpoint is not None
+
+    def table_id(self, dataset: str, table: str) -> str:
+        return f"{self.project}.{check_dataset(dataset)}.{check_table(table)}"
+
+    def quoted(self, dataset: str, table: str) -> str:
+        return f"`{self.table_id(dataset, table)}`"
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except google_errors.NotFound as e:
+            raise NotFound(e.message) from None
+        except google_errors.Conflict as e:
+            raise Conflict(e.message) from None
+        except (google_errors.GoogleAPICallError, google_errors.RetryError) as e:
+            raise DestinationError(f"BigQuery error: {getattr(e, 'message', e)}") from None
+
+    def query(self, sql: str, params: list | None = None) -> list:
+        config = bigquery.QueryJobConfig(query_parameters=params or [])
+        return self._call(lambda: list(self.client.query_and_wait(
+            sql, job_config=config, retry=self._limits["retry"], api_timeout=self.settings.query_timeout,
+            wait_timeout=None)))
+
+    def ensure_dataset(self, dataset: str) -> None:
+        self._call(self.client.create_dataset, f"{self.project}.{check_dataset(dataset)}", exists_ok=True,
+                   **self._limits)
+
+    def get_table(self, dataset: str, table: str) -> bigquery.Table:
+        try:
+            return self.client.get_table(self.table_id(dataset, table), **self._limits)
+        except google_errors.NotFound:
+            raise NotFound(f"table {dataset}.{table} does not exist in BigQuery") from None
+
+    def exists(self, dataset: str, table: str) -> bool:
+        try:
+            self.get_table(dataset, table)
+            return True
+        except NotFound:
+            return False
+
+    def count_rows(self, dataset: str, table: str, source_id: str | None = None) -> int:
+        sql = f"SELECT COUNT(*) FROM {self.quoted(dataset, table)}"
+        params = []
+        if source_id is not None:
+            sql += f" WHERE {SOURCE_ID} = @source_id"
+            params = [bigquery.ScalarQueryParameter("source_id", "STRING", source_id)]
+        return self.query(sql, params)[0][0]
+
+    def list_tables(self, dataset: str) -> list[dict]:
+        check_dataset(dataset)
+        try:
+            items = list(self.client.list_tables(f"{self.project}.{dataset}", **self._limits))
+        except google_errors.NotFound:
+            raise NotFound(f"dataset {dataset} does not exist in BigQuery") from None
+        out = []
+        for item in sorted(items, key=lambda t: t.table_id):
+            table = self.get_table(dataset, item.table_id)
+            out.append(self._describe(table) | {"row_count": self.count_rows(dataset, item.table_id)})
+        return out
+
+    def _describe(self, table: bigquery.Table) -> dict:
+        return {
+            "dataset": table.dataset_id,
+            "table_name": table.table_id,
+            "columns": [field_to_dict(f) for f in table.schema],
+            "partition_field": table.time_partitioning.field if table.time_partitioning else None,
+            "cluster_fields": list(table.clustering_fields or []),
+        }
+
+    def describe_table(self, dataset: str, table: str, rows: int | str = 0) -> dict:
+        """Schema, exact row count and the first `rows` rows in key (clustering) order."""
+        if isinstance(rows, str) and re.fullmatch(r"[0-9]{1,4}", rows):
+            rows = int(rows)
+        if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= MAX_ROWS:
+            raise InvalidInput("rows", f"must be a whole number from 0 to {MAX_ROWS}")
+        found = self.get_table(dataset, table)
+        out = self._describe(found) | {"row_count": self.count_rows(dataset, table)}
+        if rows:
+            order = ", ".join(f"`{c}`" for c in out["cluster_fields"]) or "1"
+            sql = f"SELECT * FROM {self.quoted(dataset, table)} ORDER BY {order} LIMIT {rows}"
+            names = [f.name for f in found.schema]
+            out["rows"] = [{n: to_json(row[n]) for n in names} for row in self.query(sql)]
+        return out
+
+    def create_table(self, dataset: str, table: str, columns: list[Column], *,
+                     partition_field: str | None = None, cluster_fields: list[str] = ()) -> dict:
+        """A new table for the selected columns, partitioned on the cursor, clustered by the key.
+        An existing table of that name is a Conflict, never overwritten."""
+        self.ensure_dataset(dataset)
+        target = bigquery.Table(self.table_id(dataset, table),
+                                schema=[schema_field(c, self.emulated) for c in columns] + METADATA_FIELDS)
+        if partition_field:
+            target.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY,
+                                                                 field=partition_field)
+        clusterable = [c for c in cluster_fields if _clusterable(columns, c)][:4]
+        if clusterable:
+            target.clustering_fields = clusterable
+        try:
+            created = self.client.create_table(target, **self._limits)
+        except google_errors.Conflict:
+            raise Conflict(f"table {dataset}.{table} already exists in BigQuery: choose another name, "
+                           "or load into it as an existing table") from None
+        except google_errors.GoogleAPICallError as e:
+            raise DestinationError(f"BigQuery refused to create {dataset}.{table}: {e.message}") from None
+        return self._describe(created)
+
+    def add_columns(self, dataset: str, table: str, columns: list[Column]) -> list[str]:
+        """Add columns as NULLABLE (REPEATED stays REPEATED) through the table-update API."""
+        found = self.get_table(dataset, table)
+        have = {f.name.lower() for f in found.schema}
+        new = [c for c in columns if c.name.lower() not in have]
+        if not new:
+            return []
+        found.schema = list(found.schema) + [
+            schema_field(c, self.emulated, "REPEATED" if c.mode == "REPEATED" else "NULLABLE") for c in new
+        ]
+        self._call(self.client.update_table, found, ["schema"], **self._limits)
+        return [c.name for c in new]
+
+    def create_staging(self, dataset: str, table: str, columns: list[Column]) -> None:
+        """A table shaped like the selected columns, every one NULLABLE (REPEATED stays), no metadata."""
+        fields = [schema_field(c, self.emulated, "REPEATED" if c.mode == "REPEATED" else "NULLABLE") for c in columns]
+        self.drop_table(dataset, table)
+        self._call(self.client.create_table, bigquery.Table(self.table_id(dataset, table), schema=fields),
+                   **self._limits)
+
+    def load_ndjson(self, dataset: str, table: str, file, columns: list[Column]) -> None:
+        """Append a newline-delimited JSON file (rewound here) with a BigQuery load job."""
+        file.seek(0)
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            schema=[schema_field(c, self.emulated, "REPEATED" if c.mode == "REPEATED" else "NULLABLE")
+                    for c in columns],
+        )
+        job = self._call(self.client.load_table_from_file, file, self.table_id(dataset, table), job_config=config)
+        self._call(job.result, timeout=None)
+
+    def drop_table(self, dataset: str, table: str) -> None:
+        self._call(self.client.delete_table, self.table_id(dataset, table), not_found_ok=True, **self._limits)
+
+
+def _clusterable(columns: list[Column], name: str) -> bool:
+    column = next((c for c in columns if c.name == name), None)
+    return bool(column) and column.mode != "REPEATED" and column.bigquery_type not in ("JSON", "FLOAT64", "BYTES")
