@@ -1,17 +1,23 @@
-"""Cloud Functions entry points: parse the request, call one library function, answer JSON.
+"""Cloud Functions entry points: parse the request or event, call one library function, answer.
 
 Each is deployed with its own --entry-point; all share the etlwizard library packaged beside this file.
 """
 
+import base64
+import logging
 from functools import cache
 
 import functions_framework
 
-from etlwizard import preview
+from etlwizard import jobs, preview, runner
 from etlwizard.api import respond
 from etlwizard.config import Settings
+from etlwizard.errors import EtlError
 from etlwizard.model import require_object, require_text
 from etlwizard.stack import Stack
+
+log = logging.getLogger(__name__)
+_WRONG_METHOD = {"status": "error", "message": "Use POST with a JSON body.", "details": []}, 405
 
 
 @cache
@@ -22,11 +28,40 @@ def _stack() -> Stack:
 @functions_framework.http
 def preview_table(request):
     """POST {connection_id, schema_name, table_name} -> the table's columns, sample rows and counts."""
+    if request.method != "POST":
+        return _WRONG_METHOD
 
     def call():
         body = require_object(request.get_json(silent=True))
         return preview.preview_table(_stack(), require_text(body, "connection_id", max_length=64), body)
 
-    if request.method != "POST":
-        return {"status": "error", "message": "Use POST with a JSON body.", "details": []}, 405
     return respond(call)
+
+
+@functions_framework.http
+def validate_schema(request):
+    """POST {source_columns, destination_table, primary_key?, timestamp_column?} -> the compatibility report."""
+    if request.method != "POST":
+        return _WRONG_METHOD
+    return respond(jobs.validate_schema, _stack(), request.get_json(silent=True))
+
+
+@functions_framework.http
+def create_job(request):
+    """POST a job (DESIGN section 5) -> the stored job, its destination table made or checked."""
+    if request.method != "POST":
+        return _WRONG_METHOD
+    return respond(lambda: {"job": jobs.create_job(_stack(), request.get_json(silent=True))}, status=201)
+
+
+@functions_framework.cloud_event
+def run_job(cloud_event):
+    """A Pub/Sub run message. A transient failure raises, so Pub/Sub redelivers; anything else is
+    recorded in the run history and acknowledged."""
+    data = base64.b64decode(cloud_event.data["message"]["data"])
+    try:
+        runner.handle_message(_stack(), data)
+    except EtlError as e:
+        if e.transient:
+            raise
+        log.warning("run message %s acknowledged after a terminal error: %s", data[:200], e.message)

@@ -117,6 +117,7 @@ class Warehouse:
     def list_tables(self, dataset: str) -> list[dict]:
         check_dataset(dataset)
         try:
+            self.client.get_dataset(f"{self.project}.{dataset}", **self._limits)
             items = list(self.client.list_tables(f"{self.project}.{dataset}", **self._limits))
         except google_errors.NotFound:
             raise NotFound(f"dataset {dataset} does not exist in BigQuery") from None
