@@ -1,0 +1,135 @@
+"""The production adapters: Cloud Scheduler against a local gRPC test double (there is no emulator)
+that asserts the exact requests; Pub/Sub against Google's emulator."""
+
+import json
+from concurrent import futures
+
+import grpc
+import pytest
+from google.cloud import scheduler_v1
+from google.cloud.scheduler_v1.services.cloud_scheduler.transports import CloudSchedulerGrpcTransport
+
+from etlwizard.scheduling import CloudScheduler, Schedule
+
+SERVICE = "google.cloud.scheduler.v1.CloudScheduler"
+
+
+class SchedulerDouble:
+    """Cloud Scheduler's gRPC surface, keeping jobs in a dict and every request in a list."""
+
+    def __init__(self):
+        self.jobs: dict[str, scheduler_v1.Job] = {}
+        self.requests: list[tuple[str, object]] = []
+
+    def handler(self):
+        def unary(name, request_type, respond):
+            def call(request, context):
+                self.requests.append((name, request))
+                return respond(request, context)
+            return grpc.unary_unary_rpc_method_handler(
+                call, request_deserializer=request_type.deserialize,
+                response_serializer=lambda m: m.SerializeToString() if hasattr(m, "SerializeToString")
+                else type(m).serialize(m))
+
+        return grpc.method_handlers_generic_handler(SERVICE, {
+            "CreateJob": unary("CreateJob", scheduler_v1.CreateJobRequest, self.create),
+            "UpdateJob": unary("UpdateJob", scheduler_v1.UpdateJobRequest, self.update),
+            "PauseJob": unary("PauseJob", scheduler_v1.PauseJobRequest, self.state(scheduler_v1.Job.State.PAUSED)),
+            "ResumeJob": unary("ResumeJob", scheduler_v1.ResumeJobRequest, self.state(scheduler_v1.Job.State.ENABLED)),
+            "DeleteJob": unary("DeleteJob", scheduler_v1.DeleteJobRequest, self.delete),
+        })
+
+    def create(self, request, context):
+        job = scheduler_v1.Job(request.job)
+        job.state = scheduler_v1.Job.State.ENABLED
+        self.jobs[job.name] = job
+        return job
+
+    def update(self, request, context):
+        if request.job.name not in self.jobs:
+            context.abort(grpc.StatusCode.NOT_FOUND, "job not found")
+        job = scheduler_v1.Job(request.job)
+        job.state = self.jobs[job.name].state
+        self.jobs[job.name] = job
+        return job
+
+    def state(self, value):
+        def change(request, context):
+            if request.name not in self.jobs:
+                context.abort(grpc.StatusCode.NOT_FOUND, "job not found")
+            self.jobs[request.name].state = value
+            return self.jobs[request.name]
+        return change
+
+    def delete(self, request, context):
+        if self.jobs.pop(request.name, None) is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "job not found")
+        from google.protobuf import empty_pb2
+        return empty_pb2.Empty()
+
+
+@pytest.fixture
+def scheduler_double():
+    double = SchedulerDouble()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((double.handler(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    client = scheduler_v1.CloudSchedulerClient(
+        transport=CloudSchedulerGrpcTransport(channel=grpc.insecure_channel(f"127.0.0.1:{port}")))
+    yield double, CloudScheduler("my-project", "europe-west1", "etl-run-job", client=client)
+    server.stop(None)
+
+
+def test_cloud_scheduler_requests(scheduler_double):
+    double, scheduler = scheduler_double
+    name = "projects/my-project/locations/europe-west1/jobs/etl-abc123"
+    scheduler.upsert("abc123", Schedule(type="weekly", time="06:15", day_of_week="mon", timezone="Europe/Berlin"))
+
+    (update_name, _), (create_name, create) = double.requests
+    assert (update_name, create_name) == ("UpdateJob", "CreateJob")  # update first, create when absent
+    assert create.parent == "projects/my-project/locations/europe-west1"
+    assert create.job.name == name
+    assert create.job.schedule == "15 6 * * 1"
+    assert create.job.time_zone == "Europe/Berlin"
+    assert create.job.pubsub_target.topic_name == "projects/my-project/topics/etl-run-job"
+    assert json.loads(create.job.pubsub_target.data) == {"job_id": "abc123", "trigger": "schedule"}
+    assert dict(create.job.pubsub_target.attributes) == {"job_id": "abc123"}
+
+    scheduler.upsert("abc123", Schedule(type="daily", time="01:00", timezone="UTC"), paused=True)
+    assert [n for n, _ in double.requests[2:]] == ["UpdateJob", "PauseJob"]
+    assert double.jobs[name].schedule == "0 1 * * *"
+    assert double.jobs[name].state == scheduler_v1.Job.State.PAUSED
+
+    scheduler.resume("abc123")
+    assert double.jobs[name].state == scheduler_v1.Job.State.ENABLED
+    scheduler.delete("abc123")
+    scheduler.delete("abc123")  # already gone: not an error
+    assert double.jobs == {}
+
+    scheduler.upsert("abc123", Schedule(type="manual"))  # manual: no scheduler job at all
+    assert double.requests[-1][0] == "DeleteJob" and double.jobs == {}
+
+
+def test_pubsub_publisher_sends_the_run_message(pubsub_emulator):
+    from google.cloud import pubsub_v1
+
+    from etlwizard.dispatch import PubSubPublisher
+    from etlwizard.scheduling import run_message
+
+    project = "pubsub-test"
+    publisher_client = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher_client.topic_path(project, "etl-run-job")
+    subscription = subscriber.subscription_path(project, "run-job")
+    publisher_client.create_topic(name=topic)
+    subscriber.create_subscription(name=subscription, topic=topic)
+
+    publisher = PubSubPublisher(project, "etl-run-job", client=publisher_client)
+    message_id = publisher.publish(run_message("job-1", trigger="manual"))
+
+    response = subscriber.pull(subscription=subscription, max_messages=10, timeout=30)
+    assert [m.message.message_id for m in response.received_messages] == [message_id]
+    message = response.received_messages[0].message
+    assert json.loads(message.data) == {"job_id": "job-1", "trigger": "manual"}
+    assert dict(message.attributes) == {"job_id": "job-1"}
