@@ -67,7 +67,7 @@ def bigquery_url(tmp_path_factory):
 @pytest.fixture
 def settings(tmp_path, bigquery_url):
     return Settings(project=PROJECT, bigquery_endpoint=bigquery_url, data_dir=tmp_path / "data",
-                    connect_timeout=3, query_timeout=30)
+                    connect_timeout=3, query_timeout=30, run_lag_seconds=1)
 
 
 @pytest.fixture

@@ -1,0 +1,236 @@
+"""The run engine end to end: PostgreSQL/MariaDB sources, the BigQuery emulator, the embedded job
+store. Each test owns its source table and destination dataset, and checks what a user would:
+the rows in the destination, the run history, the watermark."""
+
+import json
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pg8000.native
+import pymysql
+import pytest
+
+from etlwizard import runner
+from etlwizard.jobs import get_job
+
+
+@pytest.fixture
+def dataset():
+    return f"r_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pg_sql(postgres_db):
+    db = pg8000.native.Connection(**postgres_db)
+    yield db.run
+    db.close()
+
+
+@pytest.fixture
+def table(pg_sql):
+    name = f"events_{uuid.uuid4().hex[:8]}"
+    pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, amount numeric(12,2), "
+           f"updated_at timestamptz NOT NULL)")
+    yield name
+    pg_sql(f"DROP TABLE {name}")
+
+
+@pytest.fixture
+def pg(client, postgres_db):
+    return client.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db}).get_json()["connection"]["id"]
+
+
+def make_job(client, connection_id, table, dataset, **overrides):
+    body = {"name": "events", "connection_id": connection_id, "schema_name": "public", "table_name": table,
+            "selected_columns": ["id", "note", "amount", "updated_at"], "load_type": "transactional",
+            "timestamp_column": "updated_at", "historical_backfill": "all",
+            "destination": {"mode": "new", "dataset": dataset, "table": "events"}, "schedule": {"type": "manual"}}
+    body.update(overrides)
+    response = client.post("/api/etl/jobs/", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["job"]
+
+
+def ago(minutes):
+    return (datetime.now(timezone.utc) - timedelta(minutes=minutes)).isoformat()
+
+
+def destination(client, dataset, table="events"):
+    described = client.get(f"/api/etl/datasets/{dataset}/tables/{table}/?rows=1000").get_json()["table"]
+    return sorted(({k: v for k, v in r.items() if not k.startswith("_etl_")} for r in described["rows"]),
+                  key=lambda r: (r.get("id", 0), json.dumps(r, sort_keys=True)))
+
+
+def run(stack, job_id, trigger="manual"):
+    return runner.run_job(stack, job_id, trigger)
+
+
+def test_incremental_runs_load_new_and_changed_rows_once(client, stack, pg, pg_sql, table, dataset):
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1.10, '{ago(60)}'), (2, 'b', 2.20, '{ago(50)}')")
+    job = make_job(client, pg, table, dataset)
+    first = run(stack, job["id"])
+    assert (first["status"], first["rows"]) == ("succeeded", 2)
+    watermark = get_job(stack, job["id"])["watermark"]
+    assert datetime.fromisoformat(watermark) == datetime.fromisoformat(first["window"]["upper"])
+
+    # a new row, a changed row (its cursor moves), and a row past the source's clock minus the lag
+    pg_sql(f"INSERT INTO {table} VALUES (3, 'c', 3.30, now()), (4, 'later', 4.40, now() + interval '1 hour')")
+    pg_sql(f"UPDATE {table} SET note = 'b2', updated_at = now() WHERE id = 2")
+    time.sleep(1.5)  # the test stack's lag is one second
+    second = run(stack, job["id"])
+    assert second["rows"] == 2 and second["window"]["lower"] == first["window"]["upper"]
+    assert [(r["id"], r["note"], r["amount"]) for r in destination(client, dataset)] == [
+        (1, "a", "1.100000000"), (2, "b2", "2.200000000"), (3, "c", "3.300000000")]
+
+    # the same message delivered again: nothing new, nothing doubled
+    again = run(stack, job["id"])
+    assert again["status"] == "succeeded"
+    assert len(destination(client, dataset)) == 3
+
+
+def test_crash_between_commit_and_watermark_doubles_nothing(client, stack, pg, pg_sql, table, dataset):
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, '{ago(60)}'), (2, 'b', 2, '{ago(50)}')")
+    job = make_job(client, pg, table, dataset)
+    run(stack, job["id"])
+    # the watermark write was lost: the next run reads the same window again
+    stack.store.transact("jobs", job["id"], lambda j: {**j, "watermark": "2000-01-01T00:00:00+00:00"})
+    rerun = run(stack, job["id"])
+    assert rerun["rows"] == 2
+    assert [r["id"] for r in destination(client, dataset)] == [1, 2]
+    # with no watermark at all, the job resumes from its rows' MAX(cursor): still nothing doubled
+    stack.store.transact("jobs", job["id"], lambda j: {**j, "watermark": None})
+    assert run(stack, job["id"])["rows"] == 1
+    assert [r["id"] for r in destination(client, dataset)] == [1, 2]
+
+
+def test_window_replace_without_a_primary_key(client, stack, pg, pg_sql, dataset):
+    name = f"log_{uuid.uuid4().hex[:8]}"
+    pg_sql(f"CREATE TABLE {name} (msg text, at timestamp NOT NULL)")
+    try:
+        pg_sql(f"INSERT INTO {name} VALUES ('x', now() - interval '1 hour'), ('x', now() - interval '1 hour')")
+        job = make_job(client, pg, name, dataset, selected_columns=["msg", "at"], timestamp_column="at")
+        assert job["primary_key"] == []
+        run(stack, job["id"])
+        stack.store.transact("jobs", job["id"], lambda j: {**j, "watermark": "2000-01-01T00:00:00"})
+        run(stack, job["id"])
+        assert [r["msg"] for r in destination(client, dataset)] == ["x", "x"]  # both rows, once each
+    finally:
+        pg_sql(f"DROP TABLE {name}")
+
+
+def test_a_held_lease_skips_the_trigger_and_records_it(client, stack, pg, pg_sql, table, dataset):
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, '{ago(60)}')")
+    job = make_job(client, pg, table, dataset)
+    later = (datetime.now(timezone.utc) + timedelta(minutes=30)).isoformat()
+    stack.store.transact("jobs", job["id"], lambda j: {**j, "lease": {"run_id": "other", "expires_at": later}})
+    skipped = run(stack, job["id"])
+    assert (skipped["status"], skipped["error"]) == ("skipped", "Another run of this job is in progress.")
+    assert destination(client, dataset) == []
+    # an expired lease (a crashed run) does not block the job forever
+    earlier = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+    stack.store.transact("jobs", job["id"], lambda j: {**j, "lease": {"run_id": "other", "expires_at": earlier}})
+    assert run(stack, job["id"])["status"] == "succeeded"
+    statuses = [r["status"] for r in client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]]
+    assert sorted(statuses) == ["skipped", "succeeded"]
+
+
+def test_two_triggers_at_once_load_each_row_once(client, stack, pg, pg_sql, table, dataset):
+    pg_sql(f"INSERT INTO {table} SELECT g, 'n', g, now() - interval '1 hour' FROM generate_series(1, 500) g")
+    job = make_job(client, pg, table, dataset)
+    for _ in range(3):
+        client.post(f"/api/etl/jobs/{job['id']}/run/")
+    stack.publisher.drain()
+    runs = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+    assert "succeeded" in {r["status"] for r in runs} and len(runs) == 3
+    assert {r["status"] for r in runs} <= {"succeeded", "skipped"}
+    counted = client.get(f"/api/etl/datasets/{dataset}/tables/events/").get_json()["table"]["row_count"]
+    assert counted == 500
+
+
+def test_catalog_replaces_only_this_sources_rows(client, stack, pg, pg_sql, table, dataset, postgres_db):
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, now()), (2, 'b', 2, now())")
+    job = make_job(client, pg, table, dataset, load_type="catalog", timestamp_column=None)
+    run(stack, job["id"])
+    # a second source (another database: here a second table standing for it) shares the table
+    other = f"other_{uuid.uuid4().hex[:8]}"
+    pg_sql(f"CREATE TABLE {other} (LIKE {table} INCLUDING ALL)")
+    try:
+        pg_sql(f"INSERT INTO {other} VALUES (100, 'eu', 5, now())")
+        second = make_job(client, pg, other, dataset, load_type="catalog", timestamp_column=None,
+                          destination={"mode": "existing", "dataset": dataset, "table": "events"})
+        run(stack, second["id"])
+        pg_sql(f"DELETE FROM {table} WHERE id = 1")
+        pg_sql(f"UPDATE {table} SET note = 'b2'")
+        assert run(stack, job["id"])["rows"] == 1
+        assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(2, "b2"), (100, "eu")]
+        sources = client.get(f"/api/etl/datasets/{dataset}/tables/events/?rows=10").get_json()["table"]["rows"]
+        assert {r["_etl_source_id"].rsplit(".", 1)[1] for r in sources} == {table, other}
+    finally:
+        pg_sql(f"DROP TABLE {other}")
+
+
+def test_a_job_on_a_table_holding_its_rows_resumes_from_their_max_cursor(client, stack, pg, pg_sql, table, dataset):
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, '2024-01-01T00:00:00.123456+00'), "
+           f"(2, 'b', 2, '2024-01-02T00:00:00.654321+00')")
+    first = make_job(client, pg, table, dataset)
+    run(stack, first["id"])
+    client.delete(f"/api/etl/jobs/{first['id']}/")  # the job is gone, its rows stay
+    pg_sql(f"INSERT INTO {table} VALUES (3, 'c', 3, '{ago(30)}')")
+    second = make_job(client, pg, table, dataset, destination={"mode": "existing", "dataset": dataset, "table": "events"})
+    resumed = run(stack, second["id"])
+    assert datetime.fromisoformat(resumed["window"]["lower"]) == datetime(2024, 1, 2, 0, 0, 0, 654321, tzinfo=timezone.utc)
+    assert resumed["rows"] == 2  # the boundary row again (merged, not doubled) and the new one
+    assert [r["id"] for r in destination(client, dataset)] == [1, 2, 3]
+
+
+def test_two_databases_into_one_table_keep_separate_watermarks(client, stack, pg, pg_sql, table, dataset, mysql_db):
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'pg', 1, '{ago(60)}')")
+    maria = client.post("/api/connections/", json={"name": "maria", "type": "mysql", **mysql_db}).get_json()["connection"]["id"]
+    db = pymysql.connect(password="", autocommit=True, **{k: mysql_db[k] for k in ("host", "port", "user", "database")})
+    with db.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, note text, amount decimal(12,2), "
+                       "updated_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))")
+        cursor.execute(f"INSERT INTO {table} VALUES (1, 'maria', 1, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR)")
+    try:
+        pg_job = make_job(client, pg, table, dataset)
+        my_job = make_job(client, maria, table, dataset, schema_name=mysql_db["database"],
+                          destination={"mode": "existing", "dataset": dataset, "table": "events"})
+        run(stack, pg_job["id"])
+        run(stack, my_job["id"])
+        rows = destination(client, dataset)
+        assert [(r["id"], r["note"]) for r in rows] == [(1, "maria"), (1, "pg")]  # same key, two sources
+        pg_state, my_state = get_job(stack, pg_job["id"]), get_job(stack, my_job["id"])
+        assert pg_state["source_id"] != my_state["source_id"]
+        assert pg_state["watermark"] is not None and my_state["watermark"] is not None
+        with db.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET note = 'maria2', updated_at = UTC_TIMESTAMP(6)")
+        time.sleep(1.5)
+        assert run(stack, my_job["id"])["rows"] == 1
+        assert get_job(stack, pg_job["id"])["watermark"] == pg_state["watermark"]  # untouched
+        assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(1, "maria2"), (1, "pg")]
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {table}")
+        db.close()
+
+
+def test_a_failed_run_is_recorded_and_frees_the_job(client, stack, pg, pg_sql, dataset):
+    name = f"gone_{uuid.uuid4().hex[:8]}"
+    pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, amount numeric(12,2), updated_at timestamptz NOT NULL)")
+    job = make_job(client, pg, name, dataset)
+    pg_sql(f"DROP TABLE {name}")
+    with pytest.raises(Exception):
+        run(stack, job["id"])
+    (failed,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+    assert failed["status"] == "failed"
+    assert failed["error"] == f"table public.{name} does not exist in connection 'pg'"
+    stored = get_job(stack, job["id"])
+    assert "lease" not in stored and stored["watermark"] is None
+
+
+def test_a_scheduled_trigger_of_a_paused_job_does_nothing(client, stack, pg, pg_sql, table, dataset):
+    job = make_job(client, pg, table, dataset, schedule={"type": "hourly", "time": "5"})
+    client.post(f"/api/etl/jobs/{job['id']}/pause/")
+    assert run(stack, job["id"], trigger="schedule") is None
+    assert client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"] == []
