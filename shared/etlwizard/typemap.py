@@ -118,7 +118,7 @@ _MYSQL = {
     "date": "DATE",
     "datetime": "DATETIME",
     "timestamp": "TIMESTAMP",
-    "time": "TIME",
+    "time": "STRING",  # a duration from -838:59:59 to 838:59:59, not a time of day
     "year": "INT64",
     "json": "JSON",
     "uuid": "STRING",  # MariaDB 10.7+

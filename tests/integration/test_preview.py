@@ -78,7 +78,7 @@ MY_ALL_TYPES = [
     ("c_date", "date", "DATE", "NULLABLE", False, True),
     ("c_datetime", "datetime(6)", "DATETIME", "NULLABLE", False, True),
     ("c_timestamp", "timestamp(6)", "TIMESTAMP", "NULLABLE", False, True),
-    ("c_time", "time(6)", "TIME", "NULLABLE", False, False),
+    ("c_time", "time(6)", "STRING", "NULLABLE", False, False),
     ("c_year", "year(4)", "INT64", "NULLABLE", False, False),
     ("c_json", "json", "JSON", "NULLABLE", False, False),
     ("c_blob", "blob", "BYTES", "NULLABLE", False, False),

@@ -193,7 +193,7 @@ MYSQL = [
     ("datetime(6)", "DATETIME"),
     ("timestamp", "TIMESTAMP"),
     ("timestamp(6)", "TIMESTAMP"),
-    ("time", "TIME"),
+    ("time", "STRING"),
     ("time(3)", "TIME"),
     ("year(4)", "INT64"),
     ("year", "INT64"),

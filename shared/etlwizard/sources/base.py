@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from ..config import Settings
 from ..model import Column, Connection, TableMetadata
 from ..typemap import CURSOR_TYPES, BigQueryType
-from ..values import to_json
+from ..values import to_json, to_load_json
 
 
 class Source(ABC):
@@ -168,8 +168,10 @@ class SqlSource(Source):
                 params.append(self.bound_param(upper))
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
+        repeated = [c.mode == "REPEATED" for c in columns]
         for rows in self.stream(sql, params, batch_size):
-            yield [{c.name: to_json(self.convert_value(c, v)) for c, v in zip(columns, row)} for row in rows]
+            yield [{c.name: to_load_json(self.convert_value(c, v), r) for c, r, v in zip(columns, repeated, row)}
+                   for row in rows]
 
     def bound_param(self, value):
         """A window bound as the driver should send it."""

@@ -1,0 +1,42 @@
+"""Every type of the preview's test tables arrives in BigQuery with the same value."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from etlwizard import runner
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_all_types_arrive_exactly(client, stack, postgres_db, mysql_db, kind):
+    db = postgres_db if kind == "postgresql" else mysql_db
+    schema = "public" if kind == "postgresql" else mysql_db["database"]
+    cid = client.post("/api/connections/", json={"name": "src", "type": kind, **db}).get_json()["connection"]["id"]
+    preview = client.post(f"/api/connections/{cid}/fetch-table-preview/",
+                          json={"schema_name": schema, "table_name": "all_types"}).get_json()
+    names = [c["name"] for c in preview["columns"]]
+    dataset = f"x_{uuid.uuid4().hex[:10]}"
+    response = client.post("/api/etl/jobs/", json={
+        "name": "all types", "connection_id": cid, "schema_name": schema, "table_name": "all_types",
+        "selected_columns": names, "load_type": "catalog",
+        "destination": {"mode": "new", "dataset": dataset, "table": "all_types"}})
+    assert response.status_code == 201, response.get_json()
+    job = response.get_json()["job"]
+    assert runner.run_job(stack, job["id"])["rows"] == 2
+    landed = client.get(f"/api/etl/datasets/{dataset}/tables/all_types/?rows=10").get_json()["table"]["rows"]
+    types = {c["name"]: c["bigquery_type"] for c in preview["columns"]}
+    mismatches = [
+        (name, source_row[name], row[name])
+        for source_row, row in zip(preview["sample_rows"], landed) for name in names
+        if not same(types[name], source_row[name], row[name])
+    ]
+    assert mismatches == [], "\n".join(map(repr, mismatches))
+
+
+def same(bigquery_type, source, landed):
+    if source is None or landed is None:
+        return source is landed
+    if bigquery_type in ("NUMERIC", "BIGNUMERIC"):  # the emulator pads NUMERIC to nine decimals
+        return Decimal(source) == Decimal(landed)
+    return source == landed
