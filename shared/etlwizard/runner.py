@@ -1,4 +1,4 @@
-"""One run of one job: plan the window, stream rows to a staging table, commit them with one MERGE,
+"""One run of one job: plan the window, stream rows as Parquet to a staging table, commit them with one MERGE,
 then move the watermark (DESIGN section 6).
 
 - Transactional: rows with lower <= cursor < upper, upper frozen from the source's clock minus a lag
@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from google.cloud import bigquery
 
+from .columnar import ParquetSpool
 from .connections import open_connection
 from .errors import EtlError, InvalidInput, NotFound
 from .jobs import COLLECTION, get_job, runs_collection
@@ -180,25 +181,34 @@ def _resume_point(stack: Stack, job: dict, kind: str):
 
 
 def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run) -> None:
-    """Stream batches into NDJSON files on disk; each chunk of rows is one load job."""
-    settings = stack.settings
-    spool, in_chunk = tempfile.TemporaryFile(mode="w+b"), 0
+    """Stream batches into Parquet files on disk; each chunk of rows is one load job."""
+    settings, warehouse = stack.settings, stack.warehouse
+    spool = chunk = None
     try:
         for batch in source.read_batches(meta, columns, cursor, lower, upper, settings.batch_rows):
-            data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in batch).encode()
-            spool.write(data)
-            in_chunk += len(batch)
+            if chunk is None:
+                spool = tempfile.TemporaryFile()
+                chunk = ParquetSpool(spool, columns, warehouse.emulated)
+            chunk.write(batch)
             run["rows"] += len(batch)
-            run["bytes"] += len(data)
-            if in_chunk >= settings.chunk_rows:
-                stack.warehouse.load_ndjson(dataset, staging, spool, columns)
-                spool.close()
-                spool, in_chunk = tempfile.TemporaryFile(mode="w+b"), 0
+            if chunk.rows >= settings.chunk_rows:
+                _load_chunk(warehouse, dataset, staging, spool, chunk, run)
                 stack.store.put(runs_collection(run["job_id"]), run["id"], run)  # progress
-        if in_chunk:
-            stack.warehouse.load_ndjson(dataset, staging, spool, columns)
+                spool = chunk = None
+        if chunk is not None:
+            _load_chunk(warehouse, dataset, staging, spool, chunk, run)
     finally:
-        spool.close()
+        if spool is not None:
+            spool.close()
+
+
+def _load_chunk(warehouse, dataset, staging, spool, chunk, run) -> None:
+    chunk.close()
+    run["bytes"] += spool.tell()
+    if chunk.dropped_nulls:
+        run["dropped_array_nulls"] = run.get("dropped_array_nulls", 0) + chunk.dropped_nulls
+    warehouse.load_parquet(dataset, staging, spool)
+    spool.close()
 
 
 def _q(name: str) -> str:

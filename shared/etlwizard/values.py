@@ -44,10 +44,3 @@ def format_duration(value: timedelta) -> str:
     hours, minute = divmod(minutes, 60)
     return f"{sign}{hours:02d}:{minute:02d}:{second:02d}.{micro:06d}"
 
-
-def to_load_json(value, repeated: bool):
-    """A value for a BigQuery load: as to_json, but an array drops NULL elements, which a BigQuery
-    ARRAY cannot hold."""
-    if repeated and value is not None:
-        value = [v for v in value if v is not None]
-    return to_json(value)

@@ -12,6 +12,7 @@ from google.api_core.retry import Retry
 from google.cloud import bigquery
 
 from .bigquery_client import make_client
+from .columnar import loaded_type
 from .config import Settings
 from .errors import Conflict, DestinationError, InvalidInput, NotFound
 from .model import Column
@@ -45,10 +46,7 @@ def check_table(name, field="table") -> str:
 
 
 def schema_field(column: Column, emulated: bool = False, mode: str | None = None) -> bigquery.SchemaField:
-    kind = column.bigquery_type
-    if emulated and kind == "BIGNUMERIC":  # the emulator's DuckDB has no 76-digit decimals
-        kind = "STRING"
-    return bigquery.SchemaField(column.name, kind, mode=mode or column.mode)
+    return bigquery.SchemaField(column.name, loaded_type(column, emulated), mode=mode or column.mode)
 
 
 def field_to_dict(field: bigquery.SchemaField) -> dict:
@@ -193,15 +191,15 @@ class Warehouse:
         self._call(self.client.create_table, bigquery.Table(self.table_id(dataset, table), schema=fields),
                    **self._limits)
 
-    def load_ndjson(self, dataset: str, table: str, file, columns: list[Column]) -> None:
-        """Append a newline-delimited JSON file (rewound here) with a BigQuery load job."""
+    def load_parquet(self, dataset: str, table: str, file) -> None:
+        """Append a Parquet file (rewound here) to a table with a BigQuery load job."""
         file.seek(0)
         config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-            schema=[schema_field(c, self.emulated, "REPEATED" if c.mode == "REPEATED" else "NULLABLE")
-                    for c in columns],
         )
+        config.parquet_options = bigquery.ParquetOptions()
+        config.parquet_options.enable_list_inference = True  # list<x> -> REPEATED x
         job = self._call(self.client.load_table_from_file, file, self.table_id(dataset, table), job_config=config)
         self._call(job.result, timeout=None)
 

@@ -194,7 +194,7 @@ MYSQL = [
     ("timestamp", "TIMESTAMP"),
     ("timestamp(6)", "TIMESTAMP"),
     ("time", "STRING"),
-    ("time(3)", "TIME"),
+    ("time(3)", "STRING"),
     ("year(4)", "INT64"),
     ("year", "INT64"),
     ("json", "JSON"),

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from ..config import Settings
 from ..model import Column, Connection, TableMetadata
 from ..typemap import CURSOR_TYPES, BigQueryType
-from ..values import to_json, to_load_json
+from ..values import to_json
 
 
 class Source(ABC):
@@ -67,8 +67,8 @@ class Source(ABC):
     @abstractmethod
     def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
                      lower, upper, batch_size: int):
-        """Yield lists of JSON-safe row dicts, streaming: rows with lower <= cursor < upper
-        (either bound None = open), or every row when cursor is None."""
+        """Yield lists of row tuples (values as BigQuery's types mean them), streaming: rows with
+        lower <= cursor < upper (either bound None = open), or every row when cursor is None."""
 
 
 def make_column(name: str, source_type: str, mapped: BigQueryType, nullable: bool,
@@ -168,10 +168,11 @@ class SqlSource(Source):
                 params.append(self.bound_param(upper))
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        repeated = [c.mode == "REPEATED" for c in columns]
+        converting = type(self).convert_value is not SqlSource.convert_value
         for rows in self.stream(sql, params, batch_size):
-            yield [{c.name: to_load_json(self.convert_value(c, v), r) for c, r, v in zip(columns, repeated, row)}
-                   for row in rows]
+            if converting:
+                rows = [tuple(self.convert_value(c, v) for c, v in zip(columns, row)) for row in rows]
+            yield rows
 
     def bound_param(self, value):
         """A window bound as the driver should send it."""

@@ -7,7 +7,7 @@ from google.api_core.retry import Retry
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
 from ..model import TableMetadata
 from ..typemap import bigquery_type
-from ..values import to_json, to_load_json
+from ..values import to_json
 from ..bigquery_client import make_client
 from .base import Source, make_column
 
@@ -126,4 +126,4 @@ class BigQuerySource(Source):
                          retry=self._limits["retry"])
         rows = self._call(job.result, page_size=batch_size)
         for page in rows.pages:
-            yield [{c.name: to_load_json(row.get(c.name), c.mode == "REPEATED") for c in columns} for row in page]
+            yield [tuple(row.values()) for row in page]

@@ -1,0 +1,83 @@
+"""Rows from a source -> Arrow record batches -> Parquet files that BigQuery load jobs read.
+
+Parquet keeps what NDJSON would turn into text: bytes as bytes, decimals as decimals with their
+scale, timestamps as microseconds in UTC. Columns are written in the staging table's order
+(the emulator matches Parquet columns by position; BigQuery by name).
+"""
+
+import json
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .model import Column
+from .values import to_json
+
+_ARROW = {
+    "INT64": pa.int64(),
+    "FLOAT64": pa.float64(),
+    "NUMERIC": pa.decimal128(38, 9),
+    "BIGNUMERIC": pa.decimal256(76, 38),
+    "BOOL": pa.bool_(),
+    "STRING": pa.string(),
+    "JSON": pa.string(),
+    "BYTES": pa.binary(),
+    "DATE": pa.date32(),
+    "DATETIME": pa.timestamp("us"),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+    "TIME": pa.time64("us"),
+}
+
+
+def loaded_type(column: Column, emulated: bool) -> str:
+    """The BigQuery type a column is loaded as: the emulator has no BIGNUMERIC (STRING instead)."""
+    return "STRING" if emulated and column.bigquery_type == "BIGNUMERIC" else column.bigquery_type
+
+
+def arrow_field(column: Column, emulated: bool) -> pa.Field:
+    kind = _ARROW[loaded_type(column, emulated)]
+    if column.mode == "REPEATED":
+        return pa.field(column.name, pa.list_(kind))
+    return pa.field(column.name, kind)
+
+
+def _prepare(kind: str):
+    """How a Python value becomes what pyarrow takes for a BigQuery type (None: as it is)."""
+    if kind == "STRING":
+        return lambda v: v if isinstance(v, str) else to_json(v) if not isinstance(v, (dict, list)) else json.dumps(v)
+    if kind == "JSON":
+        return lambda v: v if isinstance(v, str) else json.dumps(to_json(v), ensure_ascii=False)
+    if kind in ("NUMERIC", "BIGNUMERIC"):
+        return lambda v: v if isinstance(v, Decimal) else Decimal(v)
+    return None
+
+
+class ParquetSpool:
+    """Appends batches of row tuples to a Parquet file, one row group per batch."""
+
+    def __init__(self, file, columns: list[Column], emulated: bool):
+        self.columns = columns
+        self.schema = pa.schema([arrow_field(c, emulated) for c in columns])
+        self.kinds = [loaded_type(c, emulated) for c in columns]
+        self.writer = pq.ParquetWriter(file, self.schema, compression="snappy")
+        self.rows = 0
+        self.dropped_nulls = 0  # NULL elements of arrays: a BigQuery ARRAY cannot hold them
+
+    def write(self, rows: list[tuple]) -> None:
+        arrays = []
+        for index, (column, kind, field) in enumerate(zip(self.columns, self.kinds, self.schema)):
+            values = [row[index] for row in rows]
+            prepare = _prepare(kind)
+            if column.mode == "REPEATED":  # a BigQuery ARRAY is never NULL and holds no NULLs
+                self.dropped_nulls += sum(x is None for v in values if v for x in v)
+                values = [[prepare(x) if prepare else x for x in v if x is not None] if v is not None else []
+                          for v in values]
+            elif prepare is not None:
+                values = [None if v is None else prepare(v) for v in values]
+            arrays.append(pa.array(values, type=field.type))
+        self.writer.write_batch(pa.record_batch(arrays, schema=self.schema))
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        self.writer.close()
