@@ -133,3 +133,93 @@ def test_pubsub_publisher_sends_the_run_message(pubsub_emulator):
     message = response.received_messages[0].message
     assert json.loads(message.data) == {"job_id": "job-1", "trigger": "manual"}
     assert dict(message.attributes) == {"job_id": "job-1"}
+
+
+class SecretManagerDouble:
+    """Secret Manager's gRPC surface over a dict; every request kept."""
+
+    SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
+
+    def __init__(self):
+        self.secrets: dict[str, list[bytes]] = {}
+        self.requests = []
+
+    def handler(self):
+        from google.cloud import secretmanager_v1 as sm
+        from google.protobuf import empty_pb2
+
+        def unary(name, request_type, respond):
+            def call(request, context):
+                self.requests.append((name, request))
+                return respond(request, context)
+            return grpc.unary_unary_rpc_method_handler(
+                call, request_deserializer=request_type.deserialize,
+                response_serializer=lambda m: m.SerializeToString() if hasattr(m, "SerializeToString")
+                else type(m).serialize(m))
+
+        def create(request, context):
+            name = f"{request.parent}/secrets/{request.secret_id}"
+            if name in self.secrets:
+                context.abort(grpc.StatusCode.ALREADY_EXISTS, "exists")
+            self.secrets[name] = []
+            return sm.Secret(name=name)
+
+        def add(request, context):
+            self.secrets[request.parent].append(request.payload.data)
+            return sm.SecretVersion(name=f"{request.parent}/versions/{len(self.secrets[request.parent])}")
+
+        def access(request, context):
+            secret = request.name.rsplit("/versions/", 1)[0]
+            if not self.secrets.get(secret):
+                context.abort(grpc.StatusCode.NOT_FOUND, "no such secret")
+            return sm.AccessSecretVersionResponse(name=request.name, payload={"data": self.secrets[secret][-1]})
+
+        def delete(request, context):
+            if self.secrets.pop(request.name, None) is None:
+                context.abort(grpc.StatusCode.NOT_FOUND, "no such secret")
+            return empty_pb2.Empty()
+
+        return grpc.method_handlers_generic_handler(self.SERVICE, {
+            "CreateSecret": unary("CreateSecret", sm.CreateSecretRequest, create),
+            "AddSecretVersion": unary("AddSecretVersion", sm.AddSecretVersionRequest, add),
+            "AccessSecretVersion": unary("AccessSecretVersion", sm.AccessSecretVersionRequest, access),
+            "DeleteSecret": unary("DeleteSecret", sm.DeleteSecretRequest, delete),
+        })
+
+
+def test_secret_manager_store_requests():
+    from google.cloud import secretmanager_v1 as sm
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+        SecretManagerServiceGrpcTransport)
+
+    from etlwizard.errors import NotFound
+    from etlwizard.secrets import SecretManagerStore
+
+    double = SecretManagerDouble()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((double.handler(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        client = sm.SecretManagerServiceClient(
+            transport=SecretManagerServiceGrpcTransport(channel=grpc.insecure_channel(f"127.0.0.1:{port}")))
+        store = SecretManagerStore("my-project", client=client)
+        store.put("etl-connection-abc", "s3cret")
+        store.put("etl-connection-abc", "")  # rotated to an empty password: a new version
+        assert store.get("etl-connection-abc") == ""
+
+        name, create = double.requests[0]
+        assert name == "CreateSecret"
+        assert (create.parent, create.secret_id) == ("projects/my-project", "etl-connection-abc")
+        assert create.secret.replication.automatic is not None and dict(create.secret.labels) == {"app": "etl-wizard"}
+        name, add = double.requests[1]
+        assert (name, add.parent) == ("AddSecretVersion", "projects/my-project/secrets/etl-connection-abc")
+        assert json.loads(add.payload.data) == {"value": "s3cret"}
+        assert double.requests[-1][1].name == "projects/my-project/secrets/etl-connection-abc/versions/latest"
+
+        store.delete("etl-connection-abc")
+        store.delete("etl-connection-abc")  # already gone: not an error
+        with pytest.raises(NotFound):
+            store.get("etl-connection-abc")
+    finally:
+        server.stop(None)
