@@ -7,6 +7,24 @@ import uuid
 import pytest
 
 
+@pytest.fixture(params=["embedded", "firestore"])
+def stack(request, settings):
+    """Every job route runs on both job stores."""
+    from etlwizard.stack import Stack
+
+    if request.param == "embedded":
+        return Stack(settings)
+    request.getfixturevalue("firestore_emulator")
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    from etlwizard.store.firestore import FirestoreStore
+
+    project = f"jobs-{uuid.uuid4().hex[:8]}"
+    return Stack(settings, store=FirestoreStore(project, firestore.Client(project=project,
+                                                                          credentials=AnonymousCredentials())))
+
+
 @pytest.fixture
 def dataset():
     return f"t_{uuid.uuid4().hex[:10]}"
@@ -271,3 +289,21 @@ def test_run_now_loads_rows_and_records_the_run(client, job_body, stack, dataset
     assert runs[0]["bytes"] > 0 and runs[0]["window"]["lower"] is None
     assert client.post("/api/etl/jobs/nope/run/").status_code == 404
     assert client.get("/api/etl/jobs/nope/runs/").status_code == 404
+
+
+def test_a_mariadb_job_end_to_end(client, stack, mysql_db, dataset):
+    maria = client.post("/api/connections/", json={"name": "maria", "type": "mysql", **mysql_db}).get_json()["connection"]["id"]
+    job = create(client, {
+        "name": "Maria orders", "connection_id": maria, "schema_name": mysql_db["database"], "table_name": "composite_pk",
+        "selected_columns": ["region", "order_no", "amount", "modified_at"], "load_type": "transactional",
+        "timestamp_column": "modified_at", "historical_backfill": "custom", "historical_start_date": "2024-01-02",
+        "destination": {"mode": "new", "dataset": dataset, "table": "maria_orders"},
+        "schedule": {"type": "monthly", "time": "03:00", "day_of_month": 31, "timezone": "UTC"}})["job"]
+    assert job["cron"] == "0 3 28-31 * *"
+    assert client.post(f"/api/etl/jobs/{job['id']}/run/").status_code == 202
+    stack.publisher.drain()
+    (run,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+    assert (run["status"], run["rows"], run["window"]["lower"]) == ("succeeded", 1, "2024-01-02T00:00:00.000000")
+    rows = client.get(f"/api/etl/datasets/{dataset}/tables/maria_orders/?rows=10").get_json()["table"]["rows"]
+    assert [(r["region"], r["order_no"], r["amount"], r["modified_at"]) for r in rows] == [
+        ("us", 2, "20.000000000", "2024-01-02T00:00:00.000000")]
