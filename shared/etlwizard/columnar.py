@@ -53,31 +53,38 @@ def _prepare(kind: str):
     return None
 
 
+def arrow_schema(columns: list[Column], emulated: bool) -> pa.Schema:
+    return pa.schema([arrow_field(c, emulated) for c in columns])
+
+
+def rows_to_batch(rows: list[tuple], columns: list[Column], emulated: bool) -> tuple[pa.RecordBatch, int]:
+    """Python row tuples -> a record batch; also returns how many NULL array elements were
+    dropped (a BigQuery ARRAY is never NULL and holds no NULLs)."""
+    schema = arrow_schema(columns, emulated)
+    arrays, dropped = [], 0
+    for index, (column, field) in enumerate(zip(columns, schema)):
+        values = [row[index] for row in rows]
+        prepare = _prepare(loaded_type(column, emulated))
+        if column.mode == "REPEATED":
+            dropped += sum(x is None for v in values if v for x in v)
+            values = [[prepare(x) if prepare else x for x in v if x is not None] if v is not None else []
+                      for v in values]
+        elif prepare is not None:
+            values = [None if v is None else prepare(v) for v in values]
+        arrays.append(pa.array(values, type=field.type))
+    return pa.record_batch(arrays, schema=schema), dropped
+
+
 class ParquetSpool:
-    """Appends batches of row tuples to a Parquet file, one row group per batch."""
+    """Appends record batches to a Parquet file, one row group per batch."""
 
-    def __init__(self, file, columns: list[Column], emulated: bool):
-        self.columns = columns
-        self.schema = pa.schema([arrow_field(c, emulated) for c in columns])
-        self.kinds = [loaded_type(c, emulated) for c in columns]
-        self.writer = pq.ParquetWriter(file, self.schema, compression="snappy")
+    def __init__(self, file, schema: pa.Schema):
+        self.writer = pq.ParquetWriter(file, schema, compression="snappy")
         self.rows = 0
-        self.dropped_nulls = 0  # NULL elements of arrays: a BigQuery ARRAY cannot hold them
 
-    def write(self, rows: list[tuple]) -> None:
-        arrays = []
-        for index, (column, kind, field) in enumerate(zip(self.columns, self.kinds, self.schema)):
-            values = [row[index] for row in rows]
-            prepare = _prepare(kind)
-            if column.mode == "REPEATED":  # a BigQuery ARRAY is never NULL and holds no NULLs
-                self.dropped_nulls += sum(x is None for v in values if v for x in v)
-                values = [[prepare(x) if prepare else x for x in v if x is not None] if v is not None else []
-                          for v in values]
-            elif prepare is not None:
-                values = [None if v is None else prepare(v) for v in values]
-            arrays.append(pa.array(values, type=field.type))
-        self.writer.write_batch(pa.record_batch(arrays, schema=self.schema))
-        self.rows += len(rows)
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write_batch(batch)
+        self.rows += batch.num_rows
 
     def close(self) -> None:
         self.writer.close()

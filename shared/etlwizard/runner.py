@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from google.cloud import bigquery
 
-from .columnar import ParquetSpool
+from .columnar import ParquetSpool, arrow_schema
 from .connections import open_connection
 from .errors import EtlError, InvalidInput, NotFound
 from .jobs import COLLECTION, get_job, runs_collection
@@ -181,16 +181,20 @@ def _resume_point(stack: Stack, job: dict, kind: str):
 
 
 def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run) -> None:
-    """Stream batches into Parquet files on disk; each chunk of rows is one load job."""
+    """Stream record batches into Parquet files on disk; each chunk of rows is one load job."""
     settings, warehouse = stack.settings, stack.warehouse
+    schema = arrow_schema(columns, warehouse.emulated)
     spool = chunk = None
     try:
-        for batch in source.read_batches(meta, columns, cursor, lower, upper, settings.batch_rows):
+        for batch, dropped in source.read_arrow(meta, columns, cursor, lower, upper, settings.batch_rows,
+                                                warehouse.emulated):
             if chunk is None:
                 spool = tempfile.TemporaryFile()
-                chunk = ParquetSpool(spool, columns, warehouse.emulated)
+                chunk = ParquetSpool(spool, schema)
             chunk.write(batch)
-            run["rows"] += len(batch)
+            run["rows"] += batch.num_rows
+            if dropped:
+                run["dropped_array_nulls"] = run.get("dropped_array_nulls", 0) + dropped
             if chunk.rows >= settings.chunk_rows:
                 _load_chunk(warehouse, dataset, staging, spool, chunk, run)
                 stack.store.put(runs_collection(run["job_id"]), run["id"], run)  # progress
@@ -205,8 +209,6 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
 def _load_chunk(warehouse, dataset, staging, spool, chunk, run) -> None:
     chunk.close()
     run["bytes"] += spool.tell()
-    if chunk.dropped_nulls:
-        run["dropped_array_nulls"] = run.get("dropped_array_nulls", 0) + chunk.dropped_nulls
     warehouse.load_parquet(dataset, staging, spool)
     spool.close()
 

@@ -12,6 +12,7 @@ the names the catalog returned.
 
 from abc import ABC, abstractmethod
 
+from ..columnar import rows_to_batch
 from ..config import Settings
 from ..model import Column, Connection, TableMetadata
 from ..typemap import CURSOR_TYPES, BigQueryType
@@ -69,6 +70,13 @@ class Source(ABC):
                      lower, upper, batch_size: int):
         """Yield lists of row tuples (values as BigQuery's types mean them), streaming: rows with
         lower <= cursor < upper (either bound None = open), or every row when cursor is None."""
+
+    def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
+                   lower, upper, batch_size: int, emulated: bool):
+        """The same rows as Arrow record batches, with a count of dropped NULL array elements.
+        A source with a bulk export (PostgreSQL's COPY) overrides this to skip Python rows."""
+        for rows in self.read_batches(meta, columns, cursor, lower, upper, batch_size):
+            yield rows_to_batch(rows, columns, emulated)
 
 
 def make_column(name: str, source_type: str, mapped: BigQueryType, nullable: bool,
