@@ -11,14 +11,12 @@ in throwaway PostgreSQL and MariaDB databases, then for each:
 and prints rows/s, MB/s (of the reference's text output) and the ratio, and this process's peak RSS.
 """
 
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pg8000.native

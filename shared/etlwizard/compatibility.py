@@ -99,7 +99,9 @@ def check_compatibility(source_columns: list[dict], destination_fields: list[dic
     # A table ETL Wizard made is clustered by its key and partitioned on its cursor: those must agree.
     managed = any(f["name"] in METADATA_NAMES for f in destination_fields)
     clustered_by = [c.lower() for c in cluster_fields]
-    if managed and clustered_by and primary_key and clustered_by != [k.lower() for k in primary_key][:4]:
+    clusterable_key = [k.lower() for k in primary_key
+                       if k.lower() in destination and clusterable(destination[k.lower()])][:4]
+    if managed and clustered_by and primary_key and clustered_by != clusterable_key:
         result.errors.append(f"Primary key mismatch: the table is keyed (clustered) by {', '.join(cluster_fields)}, "
                              f"the source's key is {', '.join(primary_key)}.")
     if cursor:
@@ -111,6 +113,11 @@ def check_compatibility(source_columns: list[dict], destination_fields: list[dic
 
     result.compatible = not result.errors
     return result
+
+
+def clusterable(field: dict) -> bool:
+    """Whether BigQuery can cluster by a column (ETL Wizard clusters by the key columns it can)."""
+    return field.get("mode") != "REPEATED" and field["bigquery_type"] not in ("JSON", "FLOAT64", "BYTES")
 
 
 def _show(bigquery_type: str, mode: str) -> str:

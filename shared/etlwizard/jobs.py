@@ -10,7 +10,7 @@ import re
 import uuid
 from datetime import datetime, timezone
 
-from .compatibility import check_compatibility
+from .compatibility import Compatibility, check_compatibility
 from .connections import get_connection, open_connection
 from .errors import InvalidInput, NotFound, SchemaIncompatible
 from .model import (DESTINATION_MODES, LOAD_TYPES, Column, TableMetadata, backfill_start, require_names,
@@ -86,7 +86,7 @@ def _check_keys(meta: TableMetadata, selected: list[str], load_type: str, cursor
 
 
 def check_destination(stack: Stack, dataset: str, table: str, columns: list[Column], primary_key: list[str],
-                      cursor: str | None) -> tuple[dict, "Compatibility"]:
+                      cursor: str | None) -> tuple[dict, Compatibility]:
     described = stack.warehouse.describe_table(dataset, table)
     result = check_compatibility([c.to_dict() for c in columns], described["columns"], primary_key=primary_key,
                                  cursor=cursor, partition_field=described["partition_field"],
@@ -248,18 +248,18 @@ def reconnect_job(stack: Stack, job_id: str, body) -> dict:
 
 
 def pause_job(stack: Stack, job_id: str) -> dict:
-    job = get_job(stack, job_id)
-    job["state"] = "paused"
-    if Schedule(**job["schedule"]).cron_expression():
-        stack.scheduler.pause(job_id)
-    return _save(stack, job)
+    return _set_state(stack, job_id, "paused", stack.scheduler.pause)
 
 
 def resume_job(stack: Stack, job_id: str) -> dict:
+    return _set_state(stack, job_id, "active", stack.scheduler.resume)
+
+
+def _set_state(stack: Stack, job_id: str, state: str, tell_scheduler) -> dict:
     job = get_job(stack, job_id)
-    job["state"] = "active"
+    job["state"] = state
     if Schedule(**job["schedule"]).cron_expression():
-        stack.scheduler.resume(job_id)
+        tell_scheduler(job_id)
     return _save(stack, job)
 
 

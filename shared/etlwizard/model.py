@@ -178,14 +178,15 @@ def backfill_start(choice: str, custom: str | None, today) -> str | None:
     """The first day a transactional job loads: a date (ISO) or None for all history."""
     from datetime import date, timedelta
 
-    if choice not in BACKFILL_CHOICES:
+    if not isinstance(choice, str) or choice not in BACKFILL_CHOICES:
         raise InvalidInput("historical_backfill", f"must be one of {', '.join(BACKFILL_CHOICES)}")
     if choice == "all":
         return None
     if choice != "custom":
         return (today - timedelta(days=BACKFILL_CHOICES[choice])).isoformat()
     try:
-        start = date.fromisoformat(custom) if isinstance(custom, str) else None
+        start = date.fromisoformat(custom) if isinstance(custom, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", custom) \
+            else None
     except ValueError:
         start = None
     if start is None:

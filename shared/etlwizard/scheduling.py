@@ -3,13 +3,14 @@ fire them (Cloud Scheduler in production, an in-process one in the embedded stac
 
 import calendar
 import json
+import re
 import logging
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from .errors import InvalidInput
 
@@ -17,6 +18,11 @@ log = logging.getLogger(__name__)
 
 SCHEDULE_TYPES = ("manual", "hourly", "daily", "weekly", "monthly", "cron")
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's 0..6
+DAY_NAMES = {d: d for d in DAYS} | {name: name[:3] for name in (
+    "sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")}
+# Cloud Scheduler's unix-cron: numbers, * , - / and month or day names; not croniter's L, #, W, R, H.
+_NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat", re.I)
+_CRON_FIELD = re.compile(r"[0-9*,/\-]+")
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class Schedule:
         schedule = cls(
             type=kind,
             time=str(body.get("time") or ""),
-            day_of_week=str(body.get("day_of_week") or "").lower()[:3],
+            day_of_week=DAY_NAMES.get(str(body.get("day_of_week") or "").lower(), str(body.get("day_of_week") or "")),
             day_of_month=body.get("day_of_month"),
             cron=" ".join(str(body.get("cron") or "").split()),
             timezone=zone,
@@ -77,9 +83,14 @@ class Schedule:
             return f"{int(minute)} * * * *"
         if self.type == "cron":
             fields = self.cron.split()
-            if len(fields) != 5 or not croniter.is_valid(self.cron):
+            plain = all(_CRON_FIELD.fullmatch(_NAMES.sub("0", f)) for f in fields)
+            if len(fields) != 5 or not plain or not croniter.is_valid(self.cron):
                 raise InvalidInput("schedule.cron", f"{self.cron!r} is not a five-field unix cron expression "
                                    "(minute hour day-of-month month day-of-week)")
+            try:
+                croniter(self.cron, datetime(2000, 1, 1)).get_next(datetime)
+            except CroniterBadDateError:
+                raise InvalidInput("schedule.cron", f"{self.cron!r} never runs: no month has that day") from None
             return self.cron
         hour, minute = self._hour_minute()
         if self.type == "daily":
@@ -212,13 +223,16 @@ class LocalScheduler:
         for entry in self.store.list(self.COLLECTION):
             if entry["paused"]:
                 continue
-            schedule = Schedule(**entry["schedule"])
-            due = schedule.next_runs(1, after=datetime.fromisoformat(entry["checked_at"]))
-            if due and due[0] <= now:
-                self.publish(run_message(entry["job_id"], trigger="schedule"))
-                fired.append(entry["job_id"])
-            self.store.transact(self.COLLECTION, entry["job_id"],
-                                lambda e: e and {**e, "checked_at": now.isoformat()})
+            try:
+                schedule = Schedule(**entry["schedule"])
+                due = schedule.next_runs(1, after=datetime.fromisoformat(entry["checked_at"]))
+                if due and due[0] <= now:
+                    self.publish(run_message(entry["job_id"], trigger="schedule"))
+                    fired.append(entry["job_id"])
+                self.store.transact(self.COLLECTION, entry["job_id"],
+                                    lambda e: e and {**e, "checked_at": now.isoformat()})
+            except Exception:  # one broken entry must not stop the others
+                log.exception("schedule of job %s could not fire", entry["job_id"])
         return fired
 
     def start(self) -> None:

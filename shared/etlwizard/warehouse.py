@@ -208,5 +208,7 @@ class Warehouse:
 
 
 def _clusterable(columns: list[Column], name: str) -> bool:
+    from .compatibility import clusterable
+
     column = next((c for c in columns if c.name == name), None)
-    return bool(column) and column.mode != "REPEATED" and column.bigquery_type not in ("JSON", "FLOAT64", "BYTES")
+    return bool(column) and clusterable(column.to_dict())

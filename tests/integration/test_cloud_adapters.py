@@ -14,6 +14,17 @@ from etlwizard.scheduling import CloudScheduler, Schedule
 SERVICE = "google.cloud.scheduler.v1.CloudScheduler"
 
 
+def unary(requests: list, name: str, request_type, respond):
+    """A gRPC method that records its request and answers with respond(request, context)."""
+    def call(request, context):
+        requests.append((name, request))
+        return respond(request, context)
+    return grpc.unary_unary_rpc_method_handler(
+        call, request_deserializer=request_type.deserialize,
+        response_serializer=lambda m: m.SerializeToString() if hasattr(m, "SerializeToString")
+        else type(m).serialize(m))
+
+
 class SchedulerDouble:
     """Cloud Scheduler's gRPC surface, keeping jobs in a dict and every request in a list."""
 
@@ -22,21 +33,13 @@ class SchedulerDouble:
         self.requests: list[tuple[str, object]] = []
 
     def handler(self):
-        def unary(name, request_type, respond):
-            def call(request, context):
-                self.requests.append((name, request))
-                return respond(request, context)
-            return grpc.unary_unary_rpc_method_handler(
-                call, request_deserializer=request_type.deserialize,
-                response_serializer=lambda m: m.SerializeToString() if hasattr(m, "SerializeToString")
-                else type(m).serialize(m))
-
+        r = self.requests
         return grpc.method_handlers_generic_handler(SERVICE, {
-            "CreateJob": unary("CreateJob", scheduler_v1.CreateJobRequest, self.create),
-            "UpdateJob": unary("UpdateJob", scheduler_v1.UpdateJobRequest, self.update),
-            "PauseJob": unary("PauseJob", scheduler_v1.PauseJobRequest, self.state(scheduler_v1.Job.State.PAUSED)),
-            "ResumeJob": unary("ResumeJob", scheduler_v1.ResumeJobRequest, self.state(scheduler_v1.Job.State.ENABLED)),
-            "DeleteJob": unary("DeleteJob", scheduler_v1.DeleteJobRequest, self.delete),
+            "CreateJob": unary(r, "CreateJob", scheduler_v1.CreateJobRequest, self.create),
+            "UpdateJob": unary(r, "UpdateJob", scheduler_v1.UpdateJobRequest, self.update),
+            "PauseJob": unary(r, "PauseJob", scheduler_v1.PauseJobRequest, self.state(scheduler_v1.Job.State.PAUSED)),
+            "ResumeJob": unary(r, "ResumeJob", scheduler_v1.ResumeJobRequest, self.state(scheduler_v1.Job.State.ENABLED)),
+            "DeleteJob": unary(r, "DeleteJob", scheduler_v1.DeleteJobRequest, self.delete),
         })
 
     def create(self, request, context):
@@ -148,15 +151,6 @@ class SecretManagerDouble:
         from google.cloud import secretmanager_v1 as sm
         from google.protobuf import empty_pb2
 
-        def unary(name, request_type, respond):
-            def call(request, context):
-                self.requests.append((name, request))
-                return respond(request, context)
-            return grpc.unary_unary_rpc_method_handler(
-                call, request_deserializer=request_type.deserialize,
-                response_serializer=lambda m: m.SerializeToString() if hasattr(m, "SerializeToString")
-                else type(m).serialize(m))
-
         def create(request, context):
             name = f"{request.parent}/secrets/{request.secret_id}"
             if name in self.secrets:
@@ -179,11 +173,12 @@ class SecretManagerDouble:
                 context.abort(grpc.StatusCode.NOT_FOUND, "no such secret")
             return empty_pb2.Empty()
 
+        r = self.requests
         return grpc.method_handlers_generic_handler(self.SERVICE, {
-            "CreateSecret": unary("CreateSecret", sm.CreateSecretRequest, create),
-            "AddSecretVersion": unary("AddSecretVersion", sm.AddSecretVersionRequest, add),
-            "AccessSecretVersion": unary("AccessSecretVersion", sm.AccessSecretVersionRequest, access),
-            "DeleteSecret": unary("DeleteSecret", sm.DeleteSecretRequest, delete),
+            "CreateSecret": unary(r, "CreateSecret", sm.CreateSecretRequest, create),
+            "AddSecretVersion": unary(r, "AddSecretVersion", sm.AddSecretVersionRequest, add),
+            "AccessSecretVersion": unary(r, "AccessSecretVersion", sm.AccessSecretVersionRequest, access),
+            "DeleteSecret": unary(r, "DeleteSecret", sm.DeleteSecretRequest, delete),
         })
 
 

@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import pg8000.native
 import pymysql
 import pytest
 
@@ -116,7 +115,7 @@ def test_refused_port_is_502_naming_the_connection(client, kind):
     cid = create(client, name="Gone", type=kind, host="127.0.0.1", port=port, database="x", user="u").get_json()["connection"]["id"]
     response = client.post(f"/api/connections/{cid}/test/")
     assert response.status_code == 502
-    assert response.get_json()["message"].startswith(f"connection 'Gone': cannot reach")
+    assert response.get_json()["message"].startswith("connection 'Gone': cannot reach")
     assert f"127.0.0.1:{port}" in response.get_json()["message"]
 
 

@@ -3,6 +3,7 @@
 import re
 import socket
 import tempfile
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import pg8000.dbapi
@@ -132,18 +133,13 @@ class PostgresSource(SqlSource):
         kind = {"TIMESTAMP": "now()", "DATETIME": "localtimestamp", "DATE": "current_date"}[cursor.bigquery_type]
         return self.query(f"SELECT {kind}")[0][0]
 
-    def stream(self, sql, params, batch_size):
-        """A server-side cursor in its own transaction: FETCH a batch at a time."""
+    @contextmanager
+    def _read_only(self):
+        """A cursor in a read-only transaction, committed after the block, rolled back on error."""
         cursor = self.db.cursor()
         try:
             cursor.execute("BEGIN READ ONLY")
-            cursor.execute(f"DECLARE etl_rows NO SCROLL CURSOR FOR {sql}", params)
-            while True:
-                cursor.execute(f"FETCH FORWARD {int(batch_size)} FROM etl_rows")
-                rows = cursor.fetchall()
-                if not rows:
-                    break
-                yield rows
+            yield cursor
             cursor.execute("COMMIT")
         except Exception as e:
             try:
@@ -153,6 +149,17 @@ class PostgresSource(SqlSource):
             raise self._convert_error(e) from None
         finally:
             cursor.close()
+
+    def stream(self, sql, params, batch_size):
+        """A server-side cursor: FETCH a batch at a time."""
+        with self._read_only() as cursor:
+            cursor.execute(f"DECLARE etl_rows NO SCROLL CURSOR FOR {sql}", params)
+            while True:
+                cursor.execute(f"FETCH FORWARD {int(batch_size)} FROM etl_rows")
+                rows = cursor.fetchall()
+                if not rows:
+                    return
+                yield rows
 
     def read_arrow(self, meta, columns, cursor, lower, upper, batch_size, emulated):
         """The bulk path: COPY (SELECT ...) TO STDOUT as CSV, parsed into Arrow by pyarrow's C++
@@ -170,23 +177,12 @@ class PostgresSource(SqlSource):
                            for op, v in ((">=", lower), ("<", upper)) if v is not None]
             sql += " WHERE " + " AND ".join(conditions)
         with tempfile.TemporaryFile() as spool:
-            cursor_ = self.db.cursor()
-            try:
-                cursor_.execute("BEGIN READ ONLY")
-                # text output the CSV reader parses: ISO dates, UTC offsets, shortest exact floats
-                cursor_.execute("SET LOCAL TIME ZONE 'UTC'")
-                cursor_.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-                cursor_.execute("SET LOCAL extra_float_digits = 1")
-                cursor_.execute(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", stream=spool)
-                cursor_.execute("COMMIT")
-            except Exception as e:
-                try:
-                    cursor_.execute("ROLLBACK")
-                except Exception:
-                    pass
-                raise self._convert_error(e) from None
-            finally:
-                cursor_.close()
+            with self._read_only() as copy:
+                # text the CSV reader parses: ISO dates, UTC offsets, shortest exact floats
+                copy.execute("SET LOCAL TIME ZONE 'UTC'")
+                copy.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+                copy.execute("SET LOCAL extra_float_digits = 1")
+                copy.execute(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", stream=spool)
             if spool.tell() == 0:
                 return  # no rows in the window
             spool.seek(0)
