@@ -234,3 +234,21 @@ def test_a_scheduled_trigger_of_a_paused_job_does_nothing(client, stack, pg, pg_
     client.post(f"/api/etl/jobs/{job['id']}/pause/")
     assert run(stack, job["id"], trigger="schedule") is None
     assert client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"] == []
+
+
+def test_a_value_bigquery_cannot_hold_fails_the_run_readably(client, stack, pg, pg_sql, dataset):
+    name = f"inf_{uuid.uuid4().hex[:8]}"
+    pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, at timestamptz NOT NULL)")
+    try:
+        pg_sql(f"INSERT INTO {name} VALUES (1, now() - interval '1 day'), (2, 'infinity')")
+        job = make_job(client, pg, name, dataset, selected_columns=["id", "at"], load_type="catalog",
+                       timestamp_column=None)
+        with pytest.raises(Exception):
+            run(stack, job["id"])
+        (failed,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+        assert failed["status"] == "failed"
+        assert failed["error"].startswith(f"connection 'pg': a value of public.{name} has no BigQuery equivalent:")
+        assert "infinity" in failed["error"]
+        assert client.get(f"/api/etl/datasets/{dataset}/tables/events/").get_json()["table"]["row_count"] == 0
+    finally:
+        pg_sql(f"DROP TABLE {name}")

@@ -187,18 +187,22 @@ class PostgresSource(SqlSource):
                 return  # no rows in the window
             spool.seek(0)
             read_types = {f.name: (pa.string() if f.type == pa.binary() else f.type) for f in schema}
-            reader = pacsv.open_csv(
-                spool,
-                read_options=pacsv.ReadOptions(column_names=[f.name for f in schema], block_size=8 << 20),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=read_types, true_values=["t"], false_values=["f"],
-                    strings_can_be_null=True, quoted_strings_can_be_null=False),
-            )
-            for batch in reader:
-                arrays = [_unhex(array) if field.type == pa.binary() else array
-                          for array, field in zip(batch.columns, schema)]
-                yield pa.record_batch(arrays, schema=schema), 0
+            try:
+                reader = pacsv.open_csv(
+                    spool,
+                    read_options=pacsv.ReadOptions(column_names=[f.name for f in schema], block_size=8 << 20),
+                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=read_types, true_values=["t"], false_values=["f"],
+                        strings_can_be_null=True, quoted_strings_can_be_null=False),
+                )
+                for batch in reader:
+                    arrays = [_unhex(array) if field.type == pa.binary() else array
+                              for array, field in zip(batch.columns, schema)]
+                    yield pa.record_batch(arrays, schema=schema), 0
+            except pa.ArrowInvalid as e:  # e.g. 'infinity' timestamps, NaN numerics: no BigQuery value
+                raise SourceQueryError(f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
+                                       f"has no BigQuery equivalent: {e}") from None
 
     def _copy_expression(self, column):
         if column.bigquery_type == "BYTES":
