@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask, current_app, render_template, request
 
-from etlwizard import connections, jobs, preview
+from etlwizard import connections, jobs, preview, scheduling
 from etlwizard.api import respond
 from etlwizard.config import Settings
 from etlwizard.stack import Stack
@@ -57,6 +57,10 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None) -> 
     def validate_schema():
         return respond(jobs.validate_schema, stack_(), request.get_json(silent=True))
 
+    @app.post("/api/etl/schedules/preview/")
+    def preview_schedule():
+        return respond(scheduling.preview_schedule, request.get_json(silent=True))
+
     @app.post("/api/etl/jobs/")
     def create_job():
         return respond(lambda: {"job": jobs.create_job(stack_(), request.get_json(silent=True))}, status=201)
@@ -67,7 +71,7 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None) -> 
 
     @app.get("/api/etl/jobs/<job_id>/")
     def get_job(job_id):
-        return respond(lambda: {"job": jobs.present(jobs.get_job(stack_(), job_id))})
+        return respond(lambda: {"job": jobs.read_job(stack_(), job_id)})
 
     @app.get("/api/etl/jobs/<job_id>/runs/")
     def list_runs(job_id):
@@ -106,7 +110,15 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None) -> 
         return {"status": "error", "message": f"{request.method} is not allowed on {request.path}", "details": []}, 405
 
     @app.get("/")
-    def index():
-        return render_template("index.html")
+    def wizard():
+        return render_template("wizard.html", page="wizard", dataset=stack_().settings.dataset)
+
+    @app.get("/jobs")
+    def jobs_page():
+        return render_template("jobs.html", page="jobs")
+
+    @app.get("/connections")
+    def connections_page():
+        return render_template("connections.html", page="connections")
 
     return app

@@ -38,15 +38,24 @@ def get_job(stack: Stack, job_id: str) -> dict:
     return job
 
 
-def present(job: dict) -> dict:
-    """A job as the API shows it: with its next three run times."""
+def present(job: dict, runs: list[dict] | None = None) -> dict:
+    """A job as the API shows it: with its next three run times and, when given its runs, the last."""
     schedule = Schedule(**job["schedule"])
     upcoming = schedule.next_runs(3) if job["state"] == "active" else []
-    return {**job, "cron": schedule.cron_expression(), "next_runs": [t.isoformat() for t in upcoming]}
+    shown = {k: v for k, v in job.items() if k != "lease"}
+    shown.update(cron=schedule.cron_expression(), next_runs=[t.isoformat() for t in upcoming])
+    if runs is not None:
+        shown["last_run"] = max(runs, key=lambda r: r["started_at"]) if runs else None
+    return shown
 
 
 def list_jobs(stack: Stack) -> list[dict]:
-    return [present(j) for j in sorted(stack.store.list(COLLECTION), key=lambda j: j["created_at"])]
+    return [present(j, stack.store.list(runs_collection(j["id"])))
+            for j in sorted(stack.store.list(COLLECTION), key=lambda j: j["created_at"])]
+
+
+def read_job(stack: Stack, job_id: str) -> dict:
+    return present(get_job(stack, job_id), stack.store.list(runs_collection(job_id)))
 
 
 def list_runs(stack: Stack, job_id: str) -> list[dict]:

@@ -128,6 +128,13 @@ class Schedule:
         return runs
 
 
+def preview_schedule(body) -> dict:
+    """What the wizard shows before saving: the cron string and the next three runs."""
+    schedule = Schedule.from_payload(body)
+    return {"cron": schedule.cron_expression(), "timezone": schedule.timezone,
+            "next_runs": [t.isoformat() for t in schedule.next_runs(3)]}
+
+
 def run_message(job_id: str, **extra) -> bytes:
     return json.dumps({"job_id": job_id, **extra}).encode()
 

@@ -1,0 +1,59 @@
+"""The browser tests: Debian's Chromium driven by Playwright against the wizard served over HTTP by
+a real server thread, on the embedded stack (the emulator, a temporary job store) with real
+PostgreSQL and MariaDB sources. Each test saves a screenshot under test-output/."""
+
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from etlwizard.stack import Stack
+from web.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT = Path(__file__).parents[2] / "test-output"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is missing: apt-get install chromium (bin/test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_stack(settings):
+    return Stack(settings)
+
+
+@pytest.fixture
+def server(live_stack):
+    app = create_app(stack=live_stack)
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+    live_stack.publisher.drain()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"

@@ -1,0 +1,218 @@
+"""A user creating jobs in the wizard, and working them on the jobs page."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from etlwizard.model import Column
+
+
+@pytest.fixture
+def pg_connection(live_stack, postgres_db):
+    from etlwizard import connections
+
+    return connections.create_connection(live_stack, {"name": "Shop DB", "type": "postgresql", **postgres_db})
+
+
+@pytest.fixture
+def dataset():
+    return f"w_{uuid.uuid4().hex[:8]}"
+
+
+def next_step(page):
+    page.get_by_role("button", name="Next").click()
+
+
+def choose_table(page, connection_name, table):
+    page.get_by_label(re.compile(f"^{re.escape(connection_name)}")).check()
+    next_step(page)
+    page.get_by_label("Search tables", exact=True).fill(table)
+    page.get_by_label(table, exact=False).first.check()
+    next_step(page)
+
+
+def test_transactional_job_through_the_wizard(page, server, pg_connection, dataset, live_stack):
+    page.goto(server + "/")
+    expect(page.get_by_role("heading", name="1. Select a connection")).to_be_visible()
+    next_step(page)  # nothing chosen yet
+    expect(page.locator("[id='error-connection']")).to_have_text("Choose a connection, or add one.")
+
+    page.get_by_label(re.compile("^Shop DB")).check()
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#test-result")).to_contain_text("Connected: PostgreSQL 15")
+    next_step(page)
+
+    page.get_by_label("Search tables", exact=True).fill("composite")
+    expect(page.locator("#table-list label")).to_have_text(["public.composite_pk"])
+    page.get_by_label("public.composite_pk", exact=True).check()
+    next_step(page)
+
+    expect(page.locator("#preview-summary")).to_have_text("public.composite_pk: 4 columns, 2 rows.")
+    expect(page.locator("#columns-table tbody tr")).to_have_count(4)
+    expect(page.locator("#columns-table tbody tr").nth(0)).to_contain_text("PK")
+    expect(page.locator("#sample-table tbody tr")).to_have_count(2)
+    expect(page.locator("#sample-table tbody tr").nth(0)).to_contain_text("10.50")
+    page.get_by_role("button", name="Deselect all").click()
+    next_step(page)
+    expect(page.locator("[id='error-selected_columns']")).to_have_text("Select at least one column.")
+    page.get_by_role("button", name="Select all", exact=True).click()
+    next_step(page)
+
+    expect(page.get_by_label("Timestamp column", exact=True)).to_have_value("modified_at")
+    page.get_by_label("Historical backfill", exact=True).select_option("custom")
+    page.get_by_label("Start date", exact=True).fill("2024-01-02")
+    page.get_by_label("Dataset", exact=True).fill(dataset)
+    page.get_by_label("Table name", exact=True).fill("orders")
+    next_step(page)
+
+    page.get_by_label("Runs", exact=True).select_option("daily")
+    page.get_by_label("Time", exact=True).fill("03:15")
+    page.get_by_label("Time zone", exact=True).fill("Europe/Berlin")
+    expect(page.locator("#next-runs")).to_contain_text("Cron 15 3 * * * (Europe/Berlin)")
+    page.get_by_label("Job name", exact=True).fill("Orders from the shop")
+    expect(page.locator("#summary")).to_contain_text(f"new table {dataset}.orders")
+    page.get_by_role("button", name="Create job").click()
+    expect(page.locator("#created")).to_contain_text("Job “Orders from the shop” created.")
+
+    page.get_by_role("link", name="Open the jobs page").click()
+    row = page.locator("tr[data-job='Orders from the shop']")
+    expect(row).to_contain_text("Shop DB: public.composite_pk")
+    expect(row).to_contain_text(f"{dataset}.orders")
+    expect(row).to_contain_text("daily · 15 3 * * * (Europe/Berlin)")
+    expect(row.locator(".last-run")).to_have_text("never")
+
+    row.get_by_role("button", name="Run now Orders from the shop").click()
+    expect(row.locator(".last-run")).to_contain_text("succeeded, 1 rows")  # only modified_at >= 2024-01-02
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    expect(page.locator("#runs-table tbody tr").first).to_contain_text("succeeded")
+    expect(page.locator("#history-chart rect.bar")).to_have_count(1)
+
+
+def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connection, dataset, live_stack):
+    # An existing table whose amount column is FLOAT64: loading NUMERIC into it is a widening.
+    live_stack.warehouse.create_table(dataset, "ledger", [
+        Column("region", "text", "STRING", False, "REQUIRED"), Column("order_no", "integer", "INT64", False, "REQUIRED"),
+        Column("amount", "numeric", "FLOAT64", True)])
+    page.goto(server + "/")
+    choose_table(page, "Shop DB", "public.composite_pk")
+    expect(page.locator("#columns-table tbody tr")).to_have_count(4)
+    next_step(page)
+    page.get_by_label(re.compile("Catalog: replace")).check()
+    expect(page.locator("#catalog-options")).to_be_visible()
+    page.get_by_label("Dataset", exact=True).fill(dataset)
+    page.get_by_label("An existing BigQuery table", exact=True).check()
+    page.get_by_label("Existing table", exact=True).select_option("ledger")
+    report = page.locator("#compatibility")
+    expect(report).to_contain_text("Compatible: this table can take these columns.")
+    expect(report).to_contain_text("Column amount: source NUMERIC into FLOAT64 is a widening conversion: decimals lose precision as FLOAT64.")
+    expect(report).to_contain_text("Add the missing column(s) to the table: modified_at (DATETIME)")
+    page.get_by_label(re.compile("Add the missing column")).check()
+    next_step(page)
+    page.get_by_label("Runs", exact=True).select_option("manual")
+    expect(page.locator("#next-runs")).to_have_text("Runs only when you press Run now.")
+    page.get_by_role("button", name="Create job").click()
+    expect(page.locator("#created")).to_contain_text("created")
+    columns = [c["name"] for c in live_stack.warehouse.describe_table(dataset, "ledger")["columns"]]
+    assert "modified_at" in columns
+
+
+def test_invalid_cron_is_rejected_with_its_message(page, server, pg_connection, dataset):
+    page.goto(server + "/")
+    choose_table(page, "Shop DB", "public.no_pk")
+    next_step(page)
+    page.get_by_label("Dataset", exact=True).fill(dataset)
+    next_step(page)
+    page.get_by_label("Runs", exact=True).select_option("cron")
+    page.get_by_label(re.compile("^Cron expression")).fill("61 * * * *")
+    expect(page.locator("[id='error-schedule']")).to_have_text(
+        "schedule.cron: '61 * * * *' is not a five-field unix cron expression (minute hour day-of-month month day-of-week)")
+    page.get_by_role("button", name="Create job").click()
+    expect(page.locator("[id='error-schedule']")).to_contain_text("is not a five-field unix cron expression")
+    expect(page.locator("#created")).to_be_empty()
+
+
+def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, dataset, live_stack, client):
+    from etlwizard import jobs
+
+    job = jobs.create_job(live_stack, {
+        "name": "Edit me", "connection_id": pg_connection["id"], "schema_name": "public", "table_name": "composite_pk",
+        "selected_columns": ["region", "order_no", "modified_at"], "load_type": "transactional",
+        "timestamp_column": "modified_at", "historical_backfill": "all",
+        "destination": {"mode": "new", "dataset": dataset, "table": "edited"}, "schedule": {"type": "hourly", "time": "5"}})
+    page.goto(server + "/jobs")
+    row = page.locator("tr[data-job='Edit me']")
+    expect(row).to_contain_text("hourly · 5 * * * * (UTC)")
+
+    row.get_by_role("button", name="Edit Edit me").click()
+    dialog = page.locator("#edit-dialog")
+    expect(dialog.get_by_label("amount (NUMERIC)", exact=True)).not_to_be_checked()
+    dialog.get_by_label("amount (NUMERIC)", exact=True).check()
+    dialog.get_by_label("Runs", exact=True).select_option("weekly")
+    dialog.get_by_label("Time", exact=True).fill("06:00")
+    dialog.get_by_label("Day of the week", exact=True).select_option("fri")
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.locator("#jobs-status")).to_have_text("Edit me saved.")
+    expect(row).to_contain_text("weekly · 0 6 * * 5 (UTC)")
+    columns = [c["name"] for c in live_stack.warehouse.describe_table(dataset, "edited")["columns"]]
+    assert "amount" in columns
+
+    row.get_by_role("button", name="Pause Edit me").click()
+    expect(row.locator(".state")).to_have_text("paused")
+    expect(row).to_contain_text("—")  # no next run while paused
+    row.get_by_role("button", name="Resume Edit me").click()
+    expect(row.locator(".state")).to_have_text("active")
+
+    row.get_by_role("button", name="Delete Edit me").click()
+    expect(page.locator("#delete-text")).to_contain_text(f"The table {dataset}.edited and its rows are kept unless you tick the box.")
+    page.get_by_role("button", name="Delete job").click()
+    expect(page.locator("#jobs-status")).to_have_text("Edit me deleted; the table was kept.")
+    expect(row).to_have_count(0)
+    assert live_stack.warehouse.exists(dataset, "edited")
+
+
+def test_keyboard_only_through_the_first_steps(page, server, pg_connection):
+    page.goto(server + "/")
+    expect(page.get_by_label(re.compile("^Shop DB"))).to_be_visible()
+    page.keyboard.press("Tab")  # skip links: brand, then the three nav links
+    for _ in range(4):
+        page.keyboard.press("Tab")
+    expect(page.get_by_label(re.compile("^Shop DB"))).to_be_focused()
+    page.keyboard.press("Space")
+    expect(page.get_by_label(re.compile("^Shop DB"))).to_be_checked()
+    page.get_by_role("button", name="Next").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="2. Choose the source table")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Search tables", exact=True)).to_be_focused()
+    page.keyboard.type("no_pk")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    expect(page.get_by_label("public.no_pk", exact=True)).to_be_checked()
+
+
+def test_connections_page_adds_tests_and_deletes(page, server, postgres_db):
+    page.goto(server + "/connections")
+    page.get_by_label("Name", exact=True).fill("Warehouse PG")
+    page.get_by_label("Host", exact=True).fill(postgres_db["host"])
+    page.get_by_label("Database", exact=True).fill(postgres_db["database"])
+    page.get_by_label("User", exact=True).fill(postgres_db["user"])
+    page.get_by_label("Password", exact=True).fill("not-shown-anywhere")
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.locator("#connections-status")).to_have_text("Warehouse PG saved.")
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
+    row = page.locator("tr[data-connection='Warehouse PG']")
+    expect(row).to_contain_text(f"postgres@127.0.0.1:5432/{postgres_db['database']}")
+    assert "not-shown-anywhere" not in page.content()
+    row.get_by_role("button", name="Test Warehouse PG").click()
+    expect(page.locator("#connections-status")).to_contain_text("Warehouse PG: connected (PostgreSQL 15")
+
+    page.get_by_label("Name", exact=True).fill("Broken")
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.locator("#connection-error")).to_have_text("host: is required")
+
+    page.on("dialog", lambda d: d.accept())
+    row.get_by_role("button", name="Delete Warehouse PG").click()
+    expect(page.locator("#connections-status")).to_have_text("Warehouse PG deleted.")
+    expect(row).to_have_count(0)
