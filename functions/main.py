@@ -4,13 +4,14 @@ Each is deployed with its own --entry-point; all share the etlwizard library pac
 """
 
 import base64
+import io
 import logging
 from functools import cache
 
 import functions_framework
 
 from etlwizard import jobs, preview, runner
-from etlwizard.api import respond
+from etlwizard.api import create_api_app, respond
 from etlwizard.config import Settings
 from etlwizard.errors import EtlError
 from etlwizard.model import require_object, require_text
@@ -52,6 +53,21 @@ def create_job(request):
     if request.method != "POST":
         return _WRONG_METHOD
     return respond(lambda: {"job": jobs.create_job(_stack(), request.get_json(silent=True))}, status=201)
+
+
+@cache
+def _api_app():
+    return create_api_app(_stack())
+
+
+@functions_framework.http
+def etl_api(request):
+    """The rest of the JSON API (connections, tables, jobs, runs, actions) for the wizard."""
+    app = _api_app()
+    data = request.get_data()  # the body, read once: the API app reads it from its own stream
+    environ = {**request.environ, "wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data))}
+    with app.request_context(environ):
+        return app.full_dispatch_request()
 
 
 @functions_framework.cloud_event

@@ -1,117 +1,38 @@
-"""The wizard's Flask app factory: the JSON API of the HTTP contract, and the pages."""
+"""The wizard's Flask app factory: the pages, and /api/ calls passed to the functions through the
+client (in-process in the embedded stack, HTTPS with ID tokens in production)."""
 
 import logging
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, render_template, request
 
-from etlwizard import connections, jobs, preview, scheduling
-from etlwizard.api import respond
+from etlwizard.api import create_api_app
 from etlwizard.config import Settings
 from etlwizard.stack import Stack
 
+from .client import FunctionsClient, HttpTransport, InProcessTransport
 
-def create_app(settings: Settings | None = None, stack: Stack | None = None) -> Flask:
+
+def create_app(settings: Settings | None = None, stack: Stack | None = None, transport=None) -> Flask:
+    settings = settings or (stack.settings if stack else Settings.from_env())
+    if transport is None:
+        if settings.function_urls and stack is None:
+            transport = HttpTransport(settings.function_urls, timeout=settings.query_timeout + 30)
+        else:
+            transport = InProcessTransport(create_api_app(stack or Stack(settings)))
+    client = FunctionsClient(transport)
     app = Flask(__name__)
-    app.extensions["etl_stack"] = stack or Stack(settings or Settings.from_env())
-    app.json.sort_keys = False
+    app.extensions["etl_client"] = client
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def stack_():
-        return current_app.extensions["etl_stack"]
-
-    @app.post("/api/connections/")
-    def create_connection():
-        return respond(lambda: {"connection": connections.create_connection(stack_(), request.get_json(silent=True))},
-                       status=201)
-
-    @app.get("/api/connections/")
-    def list_connections():
-        return respond(lambda: {"connections": connections.list_connections(stack_())})
-
-    @app.post("/api/connections/<connection_id>/test/")
-    def test_connection(connection_id):
-        return respond(connections.test_connection, stack_(), connection_id)
-
-    @app.delete("/api/connections/<connection_id>/")
-    def delete_connection(connection_id):
-        return respond(connections.delete_connection, stack_(), connection_id)
-
-    @app.get("/api/connections/<connection_id>/tables/")
-    def list_tables(connection_id):
-        return respond(lambda: {"tables": connections.list_tables(stack_(), connection_id)})
-
-    @app.post("/api/connections/<connection_id>/fetch-table-preview/")
-    def fetch_table_preview(connection_id):
-        return respond(preview.preview_table, stack_(), connection_id, request.get_json(silent=True))
-
-    @app.get("/api/etl/datasets/<dataset>/tables/")
-    def list_destination_tables(dataset):
-        return respond(lambda: {"tables": stack_().warehouse.list_tables(dataset)})
-
-    @app.get("/api/etl/datasets/<dataset>/tables/<table>/")
-    def describe_destination_table(dataset, table):
-        return respond(lambda: {"table": stack_().warehouse.describe_table(dataset, table,
-                                                                           request.args.get("rows", "0"))})
-
-    @app.post("/api/etl/validate-schema-compatibility/")
-    def validate_schema():
-        return respond(jobs.validate_schema, stack_(), request.get_json(silent=True))
-
-    @app.post("/api/etl/schedules/preview/")
-    def preview_schedule():
-        return respond(scheduling.preview_schedule, request.get_json(silent=True))
-
-    @app.post("/api/etl/jobs/")
-    def create_job():
-        return respond(lambda: {"job": jobs.create_job(stack_(), request.get_json(silent=True))}, status=201)
-
-    @app.get("/api/etl/jobs/")
-    def list_jobs():
-        return respond(lambda: {"jobs": jobs.list_jobs(stack_())})
-
-    @app.get("/api/etl/jobs/<job_id>/")
-    def get_job(job_id):
-        return respond(lambda: {"job": jobs.read_job(stack_(), job_id)})
-
-    @app.get("/api/etl/jobs/<job_id>/runs/")
-    def list_runs(job_id):
-        return respond(lambda: {"runs": jobs.list_runs(stack_(), job_id)})
-
-    @app.patch("/api/etl/jobs/<job_id>/")
-    def update_job(job_id):
-        return respond(lambda: {"job": jobs.update_job(stack_(), job_id, request.get_json(silent=True))})
-
-    @app.delete("/api/etl/jobs/<job_id>/")
-    def delete_job(job_id):
-        return respond(jobs.delete_job, stack_(), job_id, request.get_json(silent=True))
-
-    @app.post("/api/etl/jobs/<job_id>/run/")
-    def run_job(job_id):
-        return respond(jobs.run_now, stack_(), job_id, status=202)
-
-    @app.post("/api/etl/jobs/<job_id>/pause/")
-    def pause_job(job_id):
-        return respond(lambda: {"job": jobs.pause_job(stack_(), job_id)})
-
-    @app.post("/api/etl/jobs/<job_id>/resume/")
-    def resume_job(job_id):
-        return respond(lambda: {"job": jobs.resume_job(stack_(), job_id)})
-
-    @app.post("/api/etl/jobs/<job_id>/reconnect/")
-    def reconnect_job(job_id):
-        return respond(lambda: {"job": jobs.reconnect_job(stack_(), job_id, request.get_json(silent=True))})
-
-    @app.errorhandler(404)
-    def not_found(_):
-        return {"status": "error", "message": f"No route {request.method} {request.path}", "details": []}, 404
-
-    @app.errorhandler(405)
-    def not_allowed(_):
-        return {"status": "error", "message": f"{request.method} is not allowed on {request.path}", "details": []}, 405
+    @app.route("/api/<path:path>", methods=["GET", "POST", "PATCH", "DELETE", "PUT"])
+    def api(path):
+        body = request.get_json(silent=True) if request.get_data() else None
+        payload, status = client.forward(request.method, f"/api/{path}", request.args.to_dict(), body)
+        return payload, status
 
     @app.get("/")
     def wizard():
-        return render_template("wizard.html", page="wizard", dataset=stack_().settings.dataset)
+        return render_template("wizard.html", page="wizard", dataset=settings.dataset)
 
     @app.get("/jobs")
     def jobs_page():
@@ -120,5 +41,9 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None) -> 
     @app.get("/connections")
     def connections_page():
         return render_template("connections.html", page="connections")
+
+    @app.errorhandler(404)
+    def not_found(_):
+        return {"status": "error", "message": f"No route {request.method} {request.path}", "details": []}, 404
 
     return app

@@ -4,12 +4,14 @@ Tests build Settings directly; nothing else in the code base looks at os.environ
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
 
 STACKS = ("embedded", "gcp")
+FUNCTION_URL_VARIABLES = {"preview_table": "ETL_PREVIEW_URL", "validate_schema": "ETL_VALIDATE_URL",
+                          "create_job": "ETL_CREATE_JOB_URL", "etl_api": "ETL_API_URL"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class Settings:
     # instead of running COUNT(*).
     exact_count_limit: int = 1_000_000
 
+    # The functions' URLs (preview_table, validate_schema, create_job, etl_api): set, the wizard
+    # calls them over HTTPS with ID tokens; empty, it runs their handlers in-process.
+    function_urls: dict = field(default_factory=dict)
     # A run reads cursor values up to the source's clock minus this lag, so rows still committing
     # are read by the next run instead of skipped.
     run_lag_seconds: int = 120
@@ -45,6 +50,9 @@ class Settings:
     def __post_init__(self):
         if self.stack not in STACKS:
             raise ConfigError(f"ETL_STACK must be one of {', '.join(STACKS)}, not {self.stack!r}")
+        missing = [v for n, v in FUNCTION_URL_VARIABLES.items() if self.function_urls and n not in self.function_urls]
+        if missing:
+            raise ConfigError(f"set all of the function URLs or none: {', '.join(missing)} missing")
 
     @classmethod
     def from_env(cls, environ=None) -> "Settings":
@@ -65,6 +73,7 @@ class Settings:
             "lease_seconds": _number(env, "ETL_LEASE_SECONDS", int),
             "batch_rows": _number(env, "ETL_BATCH_ROWS", int),
             "chunk_rows": _number(env, "ETL_CHUNK_ROWS", int),
+            "function_urls": {name: env[var] for name, var in FUNCTION_URL_VARIABLES.items() if var in env} or None,
         }
         return cls(**{k: v for k, v in given.items() if v is not None})
 

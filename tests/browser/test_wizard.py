@@ -187,6 +187,7 @@ def test_keyboard_only_through_the_first_steps(page, server, pg_connection):
     page.keyboard.press("Tab")
     expect(page.get_by_label("Search tables", exact=True)).to_be_focused()
     page.keyboard.type("no_pk")
+    expect(page.locator("#table-list label")).to_have_text(["public.no_pk"])  # what the user waits to see
     page.keyboard.press("Tab")
     page.keyboard.press("Space")
     expect(page.get_by_label("public.no_pk", exact=True)).to_be_checked()

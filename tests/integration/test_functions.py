@@ -80,3 +80,72 @@ def test_create_job_validate_and_run_job_functions(function_env, client, postgre
     unknown = CloudEvent(dict(event.get_attributes()), {"message": {"data": base64.b64encode(b'{"job_id": "nope"}').decode()}})
     headers, body = to_structured(unknown)
     assert run.post("/", headers=headers, data=body).status_code == 200  # terminal: acknowledged, not retried
+
+
+@pytest.fixture
+def function_servers(function_env):
+    """Each HTTP function on its own local server, as Cloud Functions would serve them; every
+    request's Authorization header is recorded."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    seen, servers, urls = [], [], {}
+    for name in ("preview_table", "validate_schema", "create_job", "etl_api"):
+        app = functions_framework.create_app(name, MAIN, "http")
+
+        def recording(environ, start_response, app=app, name=name):
+            seen.append((name, environ.get("HTTP_AUTHORIZATION")))
+            return app.wsgi_app(environ, start_response)
+
+        server = make_server("127.0.0.1", 0, recording, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        urls[name] = f"http://127.0.0.1:{server.server_port}"
+    yield urls, seen
+    for server in servers:
+        server.shutdown()
+
+
+def test_the_wizard_calls_the_functions_over_http_with_id_tokens(function_servers, postgres_db, settings):
+    from web.app import create_app
+    from web.client import HttpTransport
+
+    urls, seen = function_servers
+    transport = HttpTransport(urls, token_source=lambda audience: f"id-token-for {audience}")
+    wizard = create_app(settings=settings, transport=transport).test_client()
+
+    created = wizard.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db})
+    assert created.status_code == 201
+    cid = created.get_json()["connection"]["id"]
+    preview = wizard.post(f"/api/connections/{cid}/fetch-table-preview/",
+                          json={"schema_name": "public", "table_name": "composite_pk"})
+    assert preview.status_code == 200 and preview.get_json()["recommended_primary_key"] == ["region", "order_no"]
+    dataset = f"h_{uuid.uuid4().hex[:8]}"
+    job = wizard.post("/api/etl/jobs/", json={
+        "name": "over http", "connection_id": cid, "schema_name": "public", "table_name": "composite_pk",
+        "selected_columns": ["region", "order_no"], "load_type": "catalog",
+        "destination": {"mode": "new", "dataset": dataset, "table": "t"}})
+    assert job.status_code == 201
+    report = wizard.post("/api/etl/validate-schema-compatibility/", json={
+        "destination_table": f"{dataset}.t", "source_columns": [{"name": "region", "bigquery_type": "STRING"}]})
+    assert report.get_json()["errors"] == [
+        "Column order_no (INT64, REQUIRED) is not in the source, and the table requires a value in it."]
+    missing = wizard.get("/api/etl/jobs/nope/")
+    assert (missing.status_code, missing.get_json()["message"]) == (404, "job nope does not exist")
+
+    assert [name for name, _ in seen] == ["etl_api", "preview_table", "create_job", "validate_schema", "etl_api"]
+    assert all(token == f"Bearer id-token-for {urls[name]}" for name, token in seen)
+
+
+def test_an_unreachable_function_is_a_readable_502(settings):
+    from web.app import create_app
+    from web.client import HttpTransport
+
+    from etlwizard.emulator import free_port
+
+    urls = {name: f"http://127.0.0.1:{free_port()}" for name in ("preview_table", "validate_schema", "create_job", "etl_api")}
+    wizard = create_app(settings=settings, transport=HttpTransport(urls, token_source=lambda a: "t", timeout=5)).test_client()
+    response = wizard.get("/api/etl/jobs/")
+    assert response.status_code == 502
+    assert response.get_json()["message"] == "The etl_api function could not be reached."
