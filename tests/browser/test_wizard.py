@@ -133,10 +133,10 @@ def test_invalid_cron_is_rejected_with_its_message(page, server, pg_connection, 
     expect(page.locator("#created")).to_be_empty()
 
 
-def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, dataset, live_stack, client):
+def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, dataset, live_stack):
     from etlwizard import jobs
 
-    job = jobs.create_job(live_stack, {
+    jobs.create_job(live_stack, {
         "name": "Edit me", "connection_id": pg_connection["id"], "schema_name": "public", "table_name": "composite_pk",
         "selected_columns": ["region", "order_no", "modified_at"], "load_type": "transactional",
         "timestamp_column": "modified_at", "historical_backfill": "all",
