@@ -9,10 +9,11 @@ from .stack import Stack
 
 log = logging.getLogger(__name__)
 COLLECTION = "connections"
+SECRET_PREFIX = "etl-connection-"  # infra/ grants the functions these secrets only
 
 
 def _secret_name(connection_id: str) -> str:
-    return f"etl-connection-{connection_id}"
+    return SECRET_PREFIX + connection_id
 
 
 def create_connection(stack: Stack, body) -> dict:

@@ -1,0 +1,129 @@
+"""Offline checks of what deploys: Terraform and cloudbuild.yaml parse, name exactly what the code
+uses, and grant no broader permission than the code needs."""
+
+import ast
+import re
+from pathlib import Path
+
+import hcl2
+import pytest
+import yaml
+
+from etlwizard.config import FUNCTION_URL_VARIABLES, Settings
+from etlwizard.connections import SECRET_PREFIX
+
+ROOT = Path(__file__).parents[2]
+INFRA = ROOT / "infra"
+
+
+def unquote(value):
+    """python-hcl2 keeps HCL's quotes on names and strings: drop them."""
+    if isinstance(value, dict):
+        return {unquote(k): unquote(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unquote(v) for v in value]
+    if isinstance(value, str) and len(value) > 1 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+@pytest.fixture(scope="module")
+def tf():
+    parsed = {}
+    for path in sorted(INFRA.glob("*.tf")):
+        with path.open() as f:
+            for key, blocks in unquote(hcl2.load(f)).items():
+                parsed.setdefault(key, []).extend(blocks)
+    return parsed
+
+
+def resources(tf, kind):
+    return {name: body for block in tf.get("resource", []) for k, named in block.items() if k == kind
+            for name, body in named.items()}
+
+
+def locals_(tf):
+    out = {}
+    for block in tf.get("locals", []):
+        out.update(block)
+    return out
+
+
+def entry_points():
+    """Functions in functions/main.py decorated as HTTP or CloudEvent entry points."""
+    tree = ast.parse((ROOT / "functions" / "main.py").read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+            and any(ast.unparse(d).startswith("functions_framework.") for d in node.decorator_list)}
+
+
+def test_every_entry_point_is_deployed_and_nothing_else(tf):
+    assert set(locals_(tf)["functions"]) == entry_points() == {
+        "preview_table", "validate_schema", "create_job", "etl_api", "run_job"}
+    fn = resources(tf, "google_cloudfunctions2_function")["fn"]
+    assert fn["build_config"][0]["entry_point"] == "${each.key}"
+    assert fn["build_config"][0]["runtime"] == "python311"
+
+
+def test_topic_secret_prefix_and_environment_match_the_code(tf):
+    local = locals_(tf)
+    assert local["run_topic"] == Settings().run_topic
+    assert local["secret_prefix"] == SECRET_PREFIX
+    env = local["function_env"]
+    assert env["ETL_STACK"] == "gcp" and env["ETL_RUN_TOPIC"] == "${local.run_topic}"
+    config_source = (ROOT / "shared" / "etlwizard" / "config.py").read_text()
+    assert all(f'"{name}"' in config_source for name in env), "every variable set is one config.py reads"
+    wizard_env = {e["name"] for e in resources(tf, "google_cloud_run_v2_service")["wizard"]["template"][0]
+                  ["containers"][0]["env"]}
+    assert set(FUNCTION_URL_VARIABLES.values()) <= wizard_env
+
+
+def test_run_topic_has_retries_and_a_dead_letter_topic(tf):
+    push = resources(tf, "google_pubsub_subscription")["run_job"]
+    assert push["topic"] == "${google_pubsub_topic.run.id}"
+    assert push["dead_letter_policy"][0]["dead_letter_topic"] == "${google_pubsub_topic.dead_letter.id}"
+    assert push["retry_policy"][0]["maximum_backoff"] == "600s"
+    assert "oidc_token" in push["push_config"][0]
+    sizes = locals_(tf)["functions"]
+    assert sizes["run_job"]["timeout"] >= 3600 > sizes["preview_table"]["timeout"]
+
+
+def test_no_public_access_and_no_broad_roles():
+    text = "\n".join(line for p in INFRA.glob("*.tf") for line in p.read_text().splitlines()
+                     if not line.lstrip().startswith("#"))
+    assert "allUsers" not in text and "allAuthenticatedUsers" not in text
+    roles = set(re.findall(r'role\s*=\s*"(roles/[^"]+)"', text))
+    assert roles <= {"roles/run.invoker", "roles/iam.serviceAccountTokenCreator", "roles/pubsub.publisher",
+                     "roles/pubsub.subscriber", "roles/datastore.user", "roles/bigquery.jobUser",
+                     "roles/bigquery.dataEditor", "roles/secretmanager.secretAccessor"}, roles
+    assert not {"roles/owner", "roles/editor"} & roles
+
+
+def test_secrets_are_granted_only_by_name_prefix(tf):
+    members = resources(tf, "google_project_iam_member")
+    for name in ("api_secrets", "runner_reads_secrets"):
+        assert members[name]["condition"][0]["expression"] == "${local.secret_condition}"
+    assert locals_(tf)["secret_condition"].startswith('resource.name.startsWith(\\"projects/${local.number}/secrets/')
+    assert "${local.secret_prefix}" in locals_(tf)["secret_condition"]
+
+
+def test_the_wizard_may_only_invoke_the_http_functions(tf):
+    local = locals_(tf)
+    assert set(local["http_functions"]) == entry_points() - {"run_job"}
+    invokers = resources(tf, "google_cloud_run_v2_service_iam_member")
+    wizard_grants = [b for b in invokers.values() if b["member"] == "${google_service_account.wizard.member}"]
+    assert len(wizard_grants) == 1 and wizard_grants[0]["for_each"] == "${toset(local.http_functions)}"
+    assert all("wizard" not in str(b["member"]) for b in resources(tf, "google_project_iam_member").values())
+
+
+def test_cloudbuild_tests_then_packages_then_deploys():
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    ids = [step["id"] for step in build["steps"]]
+    assert ids.index("test") < ids.index("package-functions") < ids.index("deploy")
+    assert ids.index("push-wizard-image") < ids.index("deploy")
+    scripts = "\n".join(str(step.get("args")) for step in build["steps"])
+    for path in re.findall(r"(?<![\w/.])(bin/[\w-]+|requirements[\w-]*\.txt|tests/\w+)", scripts):
+        assert (ROOT / path).exists(), path
+    for step in build["steps"]:
+        if "dir" in step:
+            assert (ROOT / step["dir"]).is_dir()
+    assert (ROOT / "Dockerfile").exists()
