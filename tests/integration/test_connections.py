@@ -181,9 +181,10 @@ def test_bad_fields_are_400_naming_the_field(client, body, field):
     assert client.get("/api/connections/").get_json()["connections"] == []
 
 
-def test_non_json_body_is_400(client):
-    response = client.post("/api/connections/", data="name=x", content_type="application/x-www-form-urlencoded")
-    assert response.status_code == 400 and response.get_json()["details"][0]["field"] == "body"
+def test_a_body_that_is_not_a_json_object_is_400(client):
+    for data in ('"name"', "null", "{not json"):
+        response = client.post("/api/connections/", data=data, content_type="application/json")
+        assert response.status_code == 400 and response.get_json()["details"][0]["field"] == "body", data
 
 
 def test_unknown_connection_is_404_everywhere(client):

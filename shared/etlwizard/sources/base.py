@@ -10,6 +10,7 @@ the catalog with bound parameters (NotFound when it is not there), and every lat
 the names the catalog returned.
 """
 
+import json
 from abc import ABC, abstractmethod
 
 from ..columnar import rows_to_batch
@@ -146,9 +147,23 @@ class SqlSource(Source):
         """How a column is read; a source casts the types its driver cannot return faithfully."""
         return self.quote(column.name)
 
-    def convert_value(self, column: Column, value):
-        """A driver value as the Python value BigQuery's type means (hook for each source)."""
-        return value
+    def converter(self, column: Column):
+        """A function turning this column's non-NULL driver values into the Python values its
+        BigQuery type means, or None when the driver's values are right as they are."""
+        return None
+
+    def convert_rows(self, columns: list[Column], rows: list) -> list:
+        converters = [(i, f) for i, c in enumerate(columns) if (f := self.converter(c)) is not None]
+        if not converters:
+            return rows
+        converted = []
+        for row in rows:
+            row = list(row)
+            for i, convert in converters:
+                if row[i] is not None:
+                    row[i] = convert(row[i])
+            converted.append(row)
+        return converted
 
     def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict]:
         select = ", ".join(self.select_expression(c) for c in meta.columns)
@@ -157,10 +172,8 @@ class SqlSource(Source):
         if order:
             sql += f" ORDER BY {order}"
         sql += f" LIMIT {int(limit)}"
-        return [
-            {c.name: to_json(self.convert_value(c, v)) for c, v in zip(meta.columns, row)}
-            for row in self.query(sql)
-        ]
+        rows = self.convert_rows(meta.columns, self.query(sql))
+        return [{c.name: to_json(_readable(c, v)) for c, v in zip(meta.columns, row)} for row in rows]
 
     def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
         select = ", ".join(self.select_expression(c) for c in columns)
@@ -176,11 +189,8 @@ class SqlSource(Source):
                 params.append(self.bound_param(upper))
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        converting = type(self).convert_value is not SqlSource.convert_value
         for rows in self.stream(sql, params, batch_size):
-            if converting:
-                rows = [tuple(self.convert_value(c, v) for c, v in zip(columns, row)) for row in rows]
-            yield rows
+            yield self.convert_rows(columns, rows)
 
     def bound_param(self, value):
         """A window bound as the driver should send it."""
@@ -200,6 +210,13 @@ class SqlSource(Source):
         if estimate is not None and estimate > self.settings.exact_count_limit:
             return estimate, False
         return self.count_rows(meta), True
+
+
+def _readable(column: Column, value):
+    """JSON held as text (MariaDB's JSON is a LONGTEXT) shown as JSON in a preview."""
+    if column.bigquery_type == "JSON" and isinstance(value, (str, bytes)):
+        return json.loads(value)
+    return value
 
 
 def recommend_key(meta: TableMetadata) -> list[str]:

@@ -1,6 +1,5 @@
 """MySQL and MariaDB through pymysql."""
 
-import json
 from datetime import datetime, timezone
 
 import pymysql
@@ -140,20 +139,36 @@ class MySqlSource(SqlSource):
         finally:
             cursor.close()
 
-    def convert_value(self, column, value):
-        if value is None:
-            return None
-        kind = column.bigquery_type
-        if kind in ("DATE", "DATETIME", "TIMESTAMP") and isinstance(value, str):
-            return None  # a zero date ('0000-00-00'): no such day exists
-        if kind == "TIMESTAMP" and isinstance(value, datetime):
-            return value.replace(tzinfo=timezone.utc)
+    def converter(self, column):
+        kind, source_type = column.bigquery_type, column.source_type
+        if kind in ("DATE", "DATETIME"):
+            return _no_zero_date
+        if kind == "TIMESTAMP":
+            return _utc
         if kind == "BOOL":
-            return bool(int.from_bytes(value, "big")) if isinstance(value, bytes) else bool(value)
-        if isinstance(value, bytes) and kind in ("INT64", "NUMERIC"):  # BIT(n)
-            return int.from_bytes(value, "big")
-        if kind == "JSON" and isinstance(value, (str, bytes)):
-            return json.loads(value)
-        if kind == "STRING" and isinstance(value, set):
-            return ",".join(sorted(value))
-        return value
+            return _bool
+        if source_type.startswith("bit"):
+            return _bits
+        if source_type.startswith("set("):
+            return _set_text
+        return None
+
+
+def _no_zero_date(value):
+    return None if value.__class__ is str else value  # '0000-00-00' arrives as text: no such day
+
+
+def _utc(value):
+    return None if value.__class__ is str else value.replace(tzinfo=timezone.utc)  # sessions run in UTC
+
+
+def _bool(value):
+    return bool(int.from_bytes(value, "big")) if isinstance(value, bytes) else bool(value)
+
+
+def _bits(value):
+    return int.from_bytes(value, "big")
+
+
+def _set_text(value):
+    return ",".join(sorted(value)) if isinstance(value, set) else value
