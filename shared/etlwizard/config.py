@@ -46,6 +46,9 @@ class Settings:
     # Rows per batch read from a source, and per load job into the staging table.
     batch_rows: int = 10_000
     chunk_rows: int = 1_000_000
+    # A window holding more rows than this is split into chunks of about this many rows, each a
+    # message of its own: parallel run-job calls, checkpointed one by one.
+    fanout_rows: int = 5_000_000
 
     def __post_init__(self):
         if self.stack not in STACKS:
@@ -73,6 +76,7 @@ class Settings:
             "lease_seconds": _number(env, "ETL_LEASE_SECONDS", int),
             "batch_rows": _number(env, "ETL_BATCH_ROWS", int),
             "chunk_rows": _number(env, "ETL_CHUNK_ROWS", int),
+            "fanout_rows": _number(env, "ETL_FANOUT_ROWS", int),
             "function_urls": {name: env[var] for name, var in FUNCTION_URL_VARIABLES.items() if var in env} or None,
         }
         return cls(**{k: v for k, v in given.items() if v is not None})

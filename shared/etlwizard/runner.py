@@ -37,6 +37,8 @@ def handle_message(stack: Stack, data: bytes) -> dict | None:
         job_id = message["job_id"]
     except (ValueError, KeyError, TypeError):
         raise InvalidInput("message", "a run message is JSON with a job_id") from None
+    if "chunk" in message:
+        return run_chunk(stack, job_id, message["run_id"], message["chunk"])
     return run_job(stack, job_id, trigger=message.get("trigger", "manual"))
 
 
@@ -76,33 +78,45 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> dict | None:
     job = get_job(stack, job_id)
     if trigger == "schedule" and (job["state"] != "active" or not Schedule(**job["schedule"]).is_due(_now())):
         return None
-    run_id = uuid.uuid4().hex[:12]
-    run = {"id": run_id, "job_id": job_id, "trigger": trigger, "status": "running", "window": None,
-           "rows": 0, "bytes": 0, "started_at": _now().isoformat(), "finished_at": None,
-           "duration_seconds": None, "error": None}
+    run_id = job.get("pending_run") or uuid.uuid4().hex[:12]  # a split run that failed resumes
+    run = stack.store.get(runs_collection(job_id), run_id) if job.get("pending_run") else None
+    run = run or {"id": run_id, "job_id": job_id, "trigger": trigger, "status": "running", "window": None,
+                  "rows": 0, "bytes": 0, "started_at": _now().isoformat(), "finished_at": None,
+                  "duration_seconds": None, "error": None}
     if not _acquire_lease(stack, job_id, run_id):
-        run.update(status="skipped", error="Another run of this job is in progress.",
-                   finished_at=run["started_at"], duration_seconds=0)
-        stack.store.put(runs_collection(job_id), run_id, run)
+        skipped = {**run, "id": uuid.uuid4().hex[:12], "trigger": trigger, "status": "skipped",
+                   "error": "Another run of this job is in progress.", "started_at": _now().isoformat(),
+                   "rows": 0, "bytes": 0, "duration_seconds": 0}
+        skipped["finished_at"] = skipped["started_at"]
+        stack.store.put(runs_collection(job_id), skipped["id"], skipped)
         log.info("job %s: run skipped, another run holds the lease", job_id)
-        return run
+        return skipped
+    if run.get("chunks"):
+        return _fan_out(stack, job, run)
     stack.store.put(runs_collection(job_id), run_id, run)
     started = time.monotonic()
     try:
-        upper = _load(stack, job, run)
+        done, upper = _load(stack, job, run)
+        if not done:
+            return run  # split into chunks: the last chunk to finish commits
         _finish(stack, job_id, run_id, upper)
         run["status"] = "succeeded"
     except Exception as e:
-        _finish(stack, job_id, run_id, None)
-        run.update(status="failed", error=e.message if isinstance(e, EtlError) else "Internal error: see the log.")
+        _finish(stack, job_id, run_id, None, committed=False)
+        run.update(status="failed", error=_message(e))
         log.log(logging.WARNING if isinstance(e, EtlError) else logging.ERROR,
                 "job %s run %s failed: %s", job_id, run_id, run["error"], exc_info=not isinstance(e, EtlError))
         raise
     finally:
-        run.update(finished_at=_now().isoformat(), duration_seconds=round(time.monotonic() - started, 3))
-        stack.store.put(runs_collection(job_id), run_id, run)
+        if run["status"] != "running":
+            run.update(finished_at=_now().isoformat(), duration_seconds=round(time.monotonic() - started, 3))
+            stack.store.put(runs_collection(job_id), run_id, run)
     log.info("job %s run %s: %s rows, %s bytes", job_id, run_id, run["rows"], run["bytes"])
     return run
+
+
+def _message(error: Exception) -> str:
+    return error.message if isinstance(error, EtlError) else "Internal error: see the log."
 
 
 def _acquire_lease(stack: Stack, job_id: str, run_id: str) -> bool:
@@ -120,32 +134,41 @@ def _acquire_lease(stack: Stack, job_id: str, run_id: str) -> bool:
     return stack.store.transact(COLLECTION, job_id, take) is not None
 
 
-def _finish(stack: Stack, job_id: str, run_id: str, upper) -> None:
-    """Release the lease and, after a committed transactional run, move the watermark to upper."""
+def _finish(stack: Stack, job_id: str, run_id: str, upper, committed: bool = True) -> None:
+    """Release the lease and, after a committed run, move the watermark to upper (transactional)."""
 
     def release(job):
         if job is None or (job.get("lease") or {}).get("run_id") != run_id:
             return None
         updated = {k: v for k, v in job.items() if k != "lease"}
-        if upper is not None:
-            updated["watermark"] = _iso(upper)
+        if committed:
+            updated.pop("pending_run", None)
+            if upper is not None:
+                updated["watermark"] = _iso(upper)
         return updated
 
     stack.store.transact(COLLECTION, job_id, release)
 
 
+def _prepare(stack: Stack, job: dict, source):
+    """The source table's metadata, the job's columns and cursor, as the source has them now."""
+    meta = source.fetch_table_metadata(job["schema_name"], job["table_name"])
+    missing = [n for n in job["selected_columns"] if meta.column(n) is None]
+    if missing:
+        raise NotFound(f"column(s) {', '.join(missing)} are no longer in {job['schema_name']}.{job['table_name']}")
+    columns = [meta.column(n) for n in job["selected_columns"]]
+    cursor = meta.column(job["timestamp_column"]) if job["load_type"] == "transactional" else None
+    return meta, columns, cursor
+
+
 def _load(stack: Stack, job: dict, run: dict):
-    """Extract, stage, commit. Returns the window's upper bound (None for catalog loads)."""
+    """Plan the window; extract, stage and commit it here, or split it into chunk messages.
+    Returns (committed here?, the window's upper bound or None for catalog loads)."""
     warehouse = stack.warehouse
     dataset, table = job["destination"]["dataset"], job["destination"]["table"]
-    staging = f"{table}__etl_staging_{run['id']}"
+    staging = _staging_name(job, run["id"])
     with open_connection(stack, job["connection_id"]) as source:
-        meta = source.fetch_table_metadata(job["schema_name"], job["table_name"])
-        missing = [n for n in job["selected_columns"] if meta.column(n) is None]
-        if missing:
-            raise NotFound(f"column(s) {', '.join(missing)} are no longer in {job['schema_name']}.{job['table_name']}")
-        columns = [meta.column(n) for n in job["selected_columns"]]
-        cursor = meta.column(job["timestamp_column"]) if job["load_type"] == "transactional" else None
+        meta, columns, cursor = _prepare(stack, job, source)
         lower = upper = None
         if cursor is not None:
             kind = cursor.bigquery_type
@@ -157,14 +180,164 @@ def _load(stack: Stack, job: dict, run: dict):
                 upper -= timedelta(seconds=stack.settings.run_lag_seconds)
             run["window"] = {"lower": _iso(lower), "upper": _iso(upper)}
             if lower is not None and lower >= upper:
-                return lower  # nothing new yet: the watermark stays where it is
+                return True, lower  # nothing new yet: the watermark stays where it is
+        plan = _plan_chunks(stack, job, source, meta, cursor, lower, upper)
+        if plan is not None:
+            run.update(plan)
+            stack.store.transact(COLLECTION, job["id"], lambda j: j and {**j, "pending_run": run["id"]})
+            _fan_out(stack, job, run)
+            return False, None
         warehouse.create_staging(dataset, staging, columns)
         try:
             _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run)
-            _commit(stack, job, columns, cursor, lower, upper, dataset, table, staging, run["id"])
+            _commit(stack, job, columns, cursor, lower, upper, dataset, table, warehouse.quoted(dataset, staging),
+                    run["id"])
         finally:
             warehouse.drop_table(dataset, staging)
-    return upper
+    return True, upper
+
+
+def _staging_name(job: dict, run_id: str, chunk: int | None = None) -> str:
+    suffix = "" if chunk is None else f"_{chunk}"
+    return f"{job['destination']['table']}__etl_staging_{run_id}{suffix}"
+
+
+# --- Large windows: chunks that fan out and commit together --------------------------------------
+
+def _plan_chunks(stack: Stack, job: dict, source, meta, cursor, lower, upper) -> dict | None:
+    """Split a window holding more than Settings.fanout_rows rows into about that many rows each:
+    by cursor time for transactional loads, by an integer primary key for catalog loads."""
+    fanout = stack.settings.fanout_rows
+    if meta.estimated_rows is not None and meta.estimated_rows <= fanout:
+        return None
+    if cursor is not None:
+        column = cursor
+    elif len(job["primary_key"]) == 1 and meta.column(job["primary_key"][0]).bigquery_type == "INT64":
+        column = meta.column(job["primary_key"][0])
+    else:
+        return None
+    stats = source.window_stats(meta, column, lower, upper)
+    if stats is None or stats[2] <= fanout:
+        return None
+    smallest, largest, count = stats
+    start, end = (lower if lower is not None else smallest, upper) if cursor is not None else (smallest, largest + 1)
+    pieces = -(-count // fanout)
+    step = ((largest if cursor is not None else end) - start) / pieces  # slice where the rows are
+    if not step:
+        return None  # every row has the same value: nothing to split on
+    if column.bigquery_type == "DATE":
+        step = timedelta(days=max(1, step.days))
+    elif column.bigquery_type == "INT64":
+        step = max(1, int(step))
+    bounds = [start]
+    while len(bounds) < pieces and bounds[-1] + step < end:
+        bounds.append(bounds[-1] + step)
+    bounds.append(end)
+    return {"split_column": column.name,
+            "chunks": [{"index": i, "lower": _bound_text(lo), "upper": _bound_text(hi), "status": "pending",
+                        "rows": 0, "bytes": 0, "attempts": 0, "error": None}
+                       for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]}
+
+
+def _bound_text(value):
+    return value if isinstance(value, int) else _iso(value)
+
+
+def _fan_out(stack: Stack, job: dict, run: dict) -> dict:
+    """Publish a message for every chunk not loaded yet: the first run, or a resumed one."""
+    run.update(status="running", error=None, finished_at=None)
+    stack.store.put(runs_collection(job["id"]), run["id"], run)
+    for chunk in run["chunks"]:
+        if chunk["status"] != "done":
+            stack.publisher.publish(json.dumps({"job_id": job["id"], "run_id": run["id"],
+                                                "chunk": chunk["index"]}).encode())
+    log.info("job %s run %s: %d chunks to load", job["id"], run["id"],
+             sum(c["status"] != "done" for c in run["chunks"]))
+    return run
+
+
+def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> dict | None:
+    """Load one chunk into its own staging table; the chunk that finds all others done commits."""
+    job = get_job(stack, job_id)
+    runs = runs_collection(job_id)
+    run = stack.store.get(runs, run_id)
+    if run is None or run["chunks"][index]["status"] == "done":
+        return run  # a redelivered message: already loaded
+    stack.store.transact(runs, run_id, lambda r: _set_chunk(r, index, status="loading",
+                                                               attempts=r["chunks"][index]["attempts"] + 1))
+    chunk = run["chunks"][index]
+    dataset = job["destination"]["dataset"]
+    staging = _staging_name(job, run_id, index)
+    progress = {"rows": 0, "bytes": 0, "job_id": job_id, "id": run_id}
+    try:
+        with open_connection(stack, job["connection_id"]) as source:
+            meta, columns, _ = _prepare(stack, job, source)
+            split = meta.column(run["split_column"])
+            kind = split.bigquery_type
+            lower, upper = (chunk["lower"], chunk["upper"]) if kind == "INT64" else (
+                _parse_bound(chunk["lower"], kind), _parse_bound(chunk["upper"], kind))
+            stack.warehouse.create_staging(dataset, staging, columns)
+            _stage(stack, source, meta, columns, split, lower, upper, dataset, staging, progress, checkpoint=False)
+    except Exception as e:
+        error = _message(e)
+        stack.store.transact(runs, run_id, lambda r: _failed(r, index, error))
+        _finish(stack, job_id, run_id, None, committed=False)  # the next trigger resumes at this chunk
+        raise
+    finished = stack.store.transact(runs, run_id, lambda r: _chunk_done(r, index, progress))
+    if finished["status"] == "committing":
+        _commit_chunks(stack, job, finished)
+    return finished
+
+
+def _set_chunk(run: dict, index: int, **changes) -> dict:
+    chunks = list(run["chunks"])
+    chunks[index] = {**chunks[index], **changes}
+    return {**run, "chunks": chunks}
+
+
+def _failed(run: dict, index: int, error: str) -> dict:
+    run = _set_chunk(run, index, status="failed", error=error)
+    return {**run, "status": "failed", "finished_at": _now().isoformat(),
+            "error": f"Chunk {index + 1} of {len(run['chunks'])} failed: {error} The next run resumes at it."}
+
+
+def _chunk_done(run: dict, index: int, progress: dict) -> dict:
+    run = _set_chunk(run, index, status="done", rows=progress["rows"], bytes=progress["bytes"], error=None)
+    run.update(rows=sum(c["rows"] for c in run["chunks"]), bytes=sum(c["bytes"] for c in run["chunks"]))
+    if all(c["status"] == "done" for c in run["chunks"]) and run["status"] == "running":
+        run["status"] = "committing"  # exactly one chunk handler sees this transition
+    if "dropped_array_nulls" in progress:
+        run["dropped_array_nulls"] = run.get("dropped_array_nulls", 0) + progress["dropped_array_nulls"]
+    return run
+
+
+def _commit_chunks(stack: Stack, job: dict, run: dict) -> None:
+    dataset, table = job["destination"]["dataset"], job["destination"]["table"]
+    warehouse = stack.warehouse
+    stagings = [_staging_name(job, run["id"], c["index"]) for c in run["chunks"]]
+    union = "(" + " UNION ALL ".join(f"SELECT * FROM {warehouse.quoted(dataset, s)}" for s in stagings) + ")"
+    runs = runs_collection(job["id"])
+    try:
+        with open_connection(stack, job["connection_id"]) as source:
+            meta, columns, cursor = _prepare(stack, job, source)
+        lower = upper = None
+        if cursor is not None:
+            lower = _parse_bound(run["window"]["lower"], cursor.bigquery_type)
+            upper = _parse_bound(run["window"]["upper"], cursor.bigquery_type)
+        _commit(stack, job, columns, cursor, lower, upper, dataset, table, union, run["id"])
+    except Exception as e:
+        error = _message(e)
+        stack.store.transact(runs, run["id"], lambda r: {**r, "status": "failed", "error": error,
+                                                        "finished_at": _now().isoformat()})
+        _finish(stack, job["id"], run["id"], None, committed=False)
+        raise
+    _finish(stack, job["id"], run["id"], upper)
+    for staging in stagings:
+        warehouse.drop_table(dataset, staging)
+    started = datetime.fromisoformat(run["started_at"])
+    stack.store.transact(runs, run["id"], lambda r: {**r, "status": "succeeded", "finished_at": _now().isoformat(),
+                                                    "duration_seconds": round((_now() - started).total_seconds(), 3)})
+    log.info("job %s run %s: %s rows in %d chunks", job["id"], run["id"], run["rows"], len(run["chunks"]))
 
 
 def _resume_point(stack: Stack, job: dict, kind: str):
@@ -180,7 +353,7 @@ def _resume_point(stack: Stack, job: dict, kind: str):
     return value
 
 
-def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run) -> None:
+def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run, checkpoint=True) -> None:
     """Stream record batches into Parquet files on disk; each chunk of rows is one load job."""
     settings, warehouse = stack.settings, stack.warehouse
     schema = arrow_schema(columns, warehouse.emulated)
@@ -197,7 +370,8 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
                 run["dropped_array_nulls"] = run.get("dropped_array_nulls", 0) + dropped
             if chunk.rows >= settings.chunk_rows:
                 _load_chunk(warehouse, dataset, staging, spool, chunk, run)
-                stack.store.put(runs_collection(run["job_id"]), run["id"], run)  # progress
+                if checkpoint:
+                    stack.store.put(runs_collection(run["job_id"]), run["id"], run)  # progress
                 spool = chunk = None
         if chunk is not None:
             _load_chunk(warehouse, dataset, staging, spool, chunk, run)
@@ -217,14 +391,14 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "") + "`"
 
 
-def _commit(stack, job, columns, cursor, lower, upper, dataset, table, staging, run_id) -> None:
+def _commit(stack, job, columns, cursor, lower, upper, dataset, table, source_sql, run_id) -> None:
     """One MERGE statement: atomic in BigQuery, and the same table whether it runs once or twice."""
     names = [c.name for c in columns]
     insert = (f"INSERT ({', '.join(_q(n) for n in names)}, {SOURCE_ID}, {RUN_ID}, {LOADED_AT}) "
               f"VALUES ({', '.join('S.' + _q(n) for n in names)}, @source_id, @run_id, CURRENT_TIMESTAMP())")
     params = [bigquery.ScalarQueryParameter("source_id", "STRING", job["source_id"]),
               bigquery.ScalarQueryParameter("run_id", "STRING", run_id)]
-    target, source_table = stack.warehouse.quoted(dataset, table), stack.warehouse.quoted(dataset, staging)
+    target, source_table = stack.warehouse.quoted(dataset, table), source_sql
     key = job["primary_key"]
     if cursor is not None and key:
         on = " AND ".join(f"T.{_q(k)} = S.{_q(k)}" for k in key) + f" AND T.{SOURCE_ID} = @source_id"

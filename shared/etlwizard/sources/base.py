@@ -72,6 +72,11 @@ class Source(ABC):
         """Yield lists of row tuples (values as BigQuery's types mean them), streaming: rows with
         lower <= cursor < upper (either bound None = open), or every row when cursor is None."""
 
+    def window_stats(self, meta: TableMetadata, column: Column, lower, upper):
+        """(MIN, MAX, COUNT) of a column over lower <= column < upper, for splitting a large load;
+        None where the source does not split."""
+        return None
+
     def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
                    lower, upper, batch_size: int, emulated: bool):
         """The same rows as Arrow record batches, with a count of dropped NULL array elements.
@@ -191,6 +196,16 @@ class SqlSource(Source):
             sql += " WHERE " + " AND ".join(conditions)
         for rows in self.stream(sql, params, batch_size):
             yield self.convert_rows(columns, rows)
+
+    def window_stats(self, meta, column, lower, upper):
+        name = self.quote(column.name)
+        sql = f"SELECT MIN({name}), MAX({name}), COUNT(*) FROM {self.table_sql(meta)} WHERE {name} IS NOT NULL"
+        params = []
+        for op, value in ((">=", lower), ("<", upper)):
+            if value is not None:
+                sql += f" AND {name} {op} %s"
+                params.append(self.bound_param(value))
+        return tuple(self.query(sql, params)[0])
 
     def bound_param(self, value):
         """A window bound as the driver should send it."""

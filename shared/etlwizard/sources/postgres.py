@@ -223,8 +223,10 @@ _BOUND = re.compile(r"[0-9T:. +\-]+")
 
 def _literal(value, kind: str) -> str:
     """A window bound (a date or datetime this code made, never request text) as a SQL literal."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # a key range's bound
     if not isinstance(value, (date, datetime)):
-        raise TypeError(f"a window bound must be a date or datetime, not {type(value).__name__}")
+        raise TypeError(f"a window bound must be a date, datetime or integer, not {type(value).__name__}")
     text = value.isoformat()
     assert _BOUND.fullmatch(text), text
     cast = {"TIMESTAMP": "timestamptz", "DATETIME": "timestamp", "DATE": "date"}[kind]

@@ -1,0 +1,104 @@
+"""A window larger than Settings.fanout_rows splits into chunks: each its own message (parallel
+workers here, parallel run-job calls on Google Cloud), checkpointed, committed together once."""
+
+import uuid
+from dataclasses import replace
+from datetime import datetime
+
+import pg8000.native
+import pytest
+
+from etlwizard import runner
+from etlwizard.jobs import get_job
+from etlwizard.stack import Stack
+from web.app import create_app
+
+
+@pytest.fixture
+def small_chunks(settings):
+    stack = Stack(replace(settings, fanout_rows=250))
+    yield stack, create_app(stack=stack).test_client()
+    stack.publisher.drain()
+
+
+@pytest.fixture
+def source(postgres_db):
+    name = f"big_{uuid.uuid4().hex[:8]}"
+    db = pg8000.native.Connection(**postgres_db)
+    db.run(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, at timestamptz NOT NULL)")
+    db.run(f"INSERT INTO {name} SELECT g, 'row ' || g, now() - interval '2 days' + g * interval '1 minute' "
+           "FROM generate_series(1, 1000) g")
+    yield name, db
+    db.run(f"DROP TABLE {name}")
+    db.close()
+
+
+def create_job(client, postgres_db, table, **overrides):
+    cid = client.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db}).get_json()["connection"]["id"]
+    body = {"name": "big", "connection_id": cid, "schema_name": "public", "table_name": table,
+            "selected_columns": ["id", "note", "at"], "load_type": "transactional", "timestamp_column": "at",
+            "historical_backfill": "all", "destination": {"mode": "new", "dataset": f"c_{uuid.uuid4().hex[:8]}",
+                                                          "table": "big"}}
+    body.update(overrides)
+    response = client.post("/api/etl/jobs/", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["job"]
+
+
+def landed(stack, job):
+    return stack.warehouse.count_rows(job["destination"]["dataset"], job["destination"]["table"])
+
+
+def test_a_large_backfill_fans_out_and_commits_once(small_chunks, source, postgres_db):
+    stack, client = small_chunks
+    table, _ = source
+    job = create_job(client, postgres_db, table)
+    started = runner.run_job(stack, job["id"])
+    assert started["status"] == "running" and started["split_column"] == "at"
+    assert len(started["chunks"]) == 4
+    stack.publisher.drain()
+
+    (run,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+    assert (run["status"], run["rows"]) == ("succeeded", 1000)
+    assert [c["status"] for c in run["chunks"]] == ["done"] * 4
+    assert sum(c["rows"] for c in run["chunks"]) == 1000 and all(c["rows"] > 0 for c in run["chunks"])
+    assert landed(stack, job) == 1000
+    stored = get_job(stack, job["id"])
+    assert "pending_run" not in stored and "lease" not in stored
+    assert datetime.fromisoformat(stored["watermark"]) == datetime.fromisoformat(run["window"]["upper"])
+    tables = [t["table_name"] for t in stack.warehouse.list_tables(job["destination"]["dataset"])]
+    assert tables == ["big"]  # the chunks' staging tables are gone
+
+    assert runner.run_job(stack, job["id"])["status"] == "succeeded"  # the next window is small: one piece
+    assert landed(stack, job) == 1000
+
+
+def test_a_failed_chunk_is_where_the_next_run_resumes(small_chunks, source, postgres_db):
+    stack, client = small_chunks
+    table, db = source
+    db.run(f"UPDATE {table} SET at = 'infinity' WHERE id = 600")  # BigQuery has no such timestamp
+    job = create_job(client, postgres_db, table, load_type="catalog", timestamp_column=None)
+    started = runner.run_job(stack, job["id"])
+    assert started["split_column"] == "id" and len(started["chunks"]) == 4
+    stack.publisher.drain()
+
+    (run,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+    assert run["status"] == "failed"
+    failed = [c for c in run["chunks"] if c["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["lower"] <= 600 < failed[0]["upper"]
+    assert run["error"].startswith(f"Chunk {failed[0]['index'] + 1} of 4 failed: ")
+    assert run["error"].endswith("The next run resumes at it.")
+    assert landed(stack, job) == 0  # nothing committed: readers still see the old (empty) table
+    stored = get_job(stack, job["id"])
+    assert stored["pending_run"] == run["id"] and "lease" not in stored
+
+    db.run(f"UPDATE {table} SET at = now() WHERE id = 600")
+    resumed = runner.run_job(stack, job["id"])
+    assert resumed["id"] == run["id"]
+    stack.publisher.drain()
+    (run,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+    assert (run["status"], run["rows"]) == ("succeeded", 1000)
+    assert [c["attempts"] for c in run["chunks"]] == [2 if c["index"] == failed[0]["index"] else 1
+                                                      for c in run["chunks"]]
+    assert landed(stack, job) == 1000
+    assert "pending_run" not in get_job(stack, job["id"])
