@@ -134,6 +134,18 @@ def _acquire_lease(stack: Stack, job_id: str, run_id: str) -> bool:
     return stack.store.transact(COLLECTION, job_id, take) is not None
 
 
+def _renew_lease(stack: Stack, job_id: str, run_id: str) -> None:
+    """A run still working pushes its lease's expiry on, so no second run starts beside it."""
+    expires = (_now() + timedelta(seconds=stack.settings.lease_seconds)).isoformat()
+
+    def renew(job):
+        if job is None or (job.get("lease") or {}).get("run_id") != run_id:
+            return None
+        return {**job, "lease": {"run_id": run_id, "expires_at": expires}}
+
+    stack.store.transact(COLLECTION, job_id, renew)
+
+
 def _finish(stack: Stack, job_id: str, run_id: str, upper, committed: bool = True) -> None:
     """Release the lease and, after a committed run, move the watermark to upper (transactional)."""
 
@@ -370,6 +382,7 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
                 run["dropped_array_nulls"] = run.get("dropped_array_nulls", 0) + dropped
             if chunk.rows >= settings.chunk_rows:
                 _load_chunk(warehouse, dataset, staging, spool, chunk, run)
+                _renew_lease(stack, run["job_id"], run["id"])
                 if checkpoint:
                     stack.store.put(runs_collection(run["job_id"]), run["id"], run)  # progress
                 spool = chunk = None

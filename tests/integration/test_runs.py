@@ -252,3 +252,27 @@ def test_a_value_bigquery_cannot_hold_fails_the_run_readably(client, stack, pg, 
         assert client.get(f"/api/etl/datasets/{dataset}/tables/events/").get_json()["table"]["row_count"] == 0
     finally:
         pg_sql(f"DROP TABLE {name}")
+
+
+def test_a_long_run_keeps_renewing_its_lease(client, settings, pg, pg_sql, table, dataset, postgres_db):
+    from dataclasses import replace
+
+    from etlwizard.stack import Stack
+
+    pg_sql(f"INSERT INTO {table} SELECT g, 'n', g, now() - interval '1 hour' FROM generate_series(1, 50) g")
+    stack = Stack(replace(settings, chunk_rows=10, batch_rows=10, lease_seconds=60))
+    job = make_job(client, pg, table, dataset)
+    seen = []
+    put = stack.store.transact
+
+    def watching(collection, doc_id, mutate):
+        result = put(collection, doc_id, mutate)
+        if collection == "jobs" and result and "lease" in result:
+            seen.append(result["lease"]["expires_at"])
+        return result
+
+    stack.store.transact = watching
+    assert run(stack, job["id"])["rows"] == 50
+    assert len(seen) >= 2  # taken, then renewed after the load job
+    assert seen == sorted(seen) and seen[-1] > seen[0]
+    assert "lease" not in get_job(stack, job["id"])
