@@ -78,15 +78,12 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> dict | None:
     job = get_job(stack, job_id)
     if trigger == "schedule" and (job["state"] != "active" or not Schedule(**job["schedule"]).is_due(_now())):
         return None
-    run_id = job.get("pending_run") or uuid.uuid4().hex[:12]  # a split run that failed resumes
-    run = stack.store.get(runs_collection(job_id), run_id) if job.get("pending_run") else None
-    run = run or {"id": run_id, "job_id": job_id, "trigger": trigger, "status": "running", "window": None,
-                  "rows": 0, "bytes": 0, "started_at": _now().isoformat(), "finished_at": None,
-                  "duration_seconds": None, "error": None}
+    pending = job.get("pending_run")  # a split run that failed resumes where it stopped
+    run = (stack.store.get(runs_collection(job_id), pending) if pending else None) or _new_run(job_id, trigger)
+    run_id = run["id"]
     if not _acquire_lease(stack, job_id, run_id):
-        skipped = {**run, "id": uuid.uuid4().hex[:12], "trigger": trigger, "status": "skipped",
-                   "error": "Another run of this job is in progress.", "started_at": _now().isoformat(),
-                   "rows": 0, "bytes": 0, "duration_seconds": 0}
+        skipped = _new_run(job_id, trigger) | {"status": "skipped", "duration_seconds": 0,
+                                               "error": "Another run of this job is in progress."}
         skipped["finished_at"] = skipped["started_at"]
         stack.store.put(runs_collection(job_id), skipped["id"], skipped)
         log.info("job %s: run skipped, another run holds the lease", job_id)
@@ -113,6 +110,12 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> dict | None:
             stack.store.put(runs_collection(job_id), run_id, run)
     log.info("job %s run %s: %s rows, %s bytes", job_id, run_id, run["rows"], run["bytes"])
     return run
+
+
+def _new_run(job_id: str, trigger: str) -> dict:
+    return {"id": uuid.uuid4().hex[:12], "job_id": job_id, "trigger": trigger, "status": "running", "window": None,
+            "rows": 0, "bytes": 0, "started_at": _now().isoformat(), "finished_at": None,
+            "duration_seconds": None, "error": None}
 
 
 def _message(error: Exception) -> str:
