@@ -139,32 +139,29 @@ def _stop(process, env_name, previous):
         os.environ[env_name] = previous
 
 
+def _emulator_fixture(sdk_root, tmp_path_factory, binary: str, env_name: str, component: str, data_dir=False):
+    from etlwizard.emulator import free_port
+
+    path = sdk_root / binary if sdk_root else None
+    if path is None or not path.exists():
+        pytest.skip(f"{component} is not installed: gcloud components install {component}")
+    port = free_port()
+    tmp = tmp_path_factory.mktemp(component)
+    args = [str(path), "--host=127.0.0.1", f"--port={port}"] + ([f"--dir={tmp}"] if data_dir else [])
+    process, previous = _google_emulator(args, env_name, port, tmp)
+    yield f"127.0.0.1:{port}"
+    _stop(process, env_name, previous)
+
+
 @pytest.fixture(scope="session")
 def firestore_emulator(sdk_root, tmp_path_factory):
     """Google's Firestore emulator; FIRESTORE_EMULATOR_HOST points the official client at it."""
-    from etlwizard.emulator import free_port
-
-    binary = sdk_root / "platform/cloud-firestore-emulator/cloud_firestore_emulator" if sdk_root else None
-    if binary is None or not binary.exists():
-        pytest.skip("the Firestore emulator is not installed: gcloud components install cloud-firestore-emulator")
-    port = free_port()
-    process, previous = _google_emulator([str(binary), "--host=127.0.0.1", f"--port={port}"],
-                                         "FIRESTORE_EMULATOR_HOST", port, tmp_path_factory.mktemp("firestore"))
-    yield f"127.0.0.1:{port}"
-    _stop(process, "FIRESTORE_EMULATOR_HOST", previous)
+    yield from _emulator_fixture(sdk_root, tmp_path_factory, "platform/cloud-firestore-emulator/cloud_firestore_emulator",
+                                 "FIRESTORE_EMULATOR_HOST", "cloud-firestore-emulator")
 
 
 @pytest.fixture(scope="session")
 def pubsub_emulator(sdk_root, tmp_path_factory):
     """Google's Pub/Sub emulator; PUBSUB_EMULATOR_HOST points the official client at it."""
-    from etlwizard.emulator import free_port
-
-    binary = sdk_root / "platform/pubsub-emulator/bin/cloud-pubsub-emulator" if sdk_root else None
-    if binary is None or not binary.exists():
-        pytest.skip("the Pub/Sub emulator is not installed: gcloud components install pubsub-emulator")
-    port = free_port()
-    tmp = tmp_path_factory.mktemp("pubsub")
-    process, previous = _google_emulator([str(binary), "--host=127.0.0.1", f"--port={port}", f"--dir={tmp}"],
-                                         "PUBSUB_EMULATOR_HOST", port, tmp)
-    yield f"127.0.0.1:{port}"
-    _stop(process, "PUBSUB_EMULATOR_HOST", previous)
+    yield from _emulator_fixture(sdk_root, tmp_path_factory, "platform/pubsub-emulator/bin/cloud-pubsub-emulator",
+                                 "PUBSUB_EMULATOR_HOST", "pubsub-emulator", data_dir=True)
