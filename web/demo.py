@@ -86,7 +86,6 @@ def ensure_sample_connection(stack: Stack) -> None:
 
 def main() -> None:
     settings = Settings.from_env()
-    port = int(__import__("os").environ.get("PORT", "8080"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     emulator = BigQueryEmulator(settings.project, settings.data_dir / "bigquery",
                                 log_path=settings.data_dir / "bigquery.log")
@@ -97,9 +96,9 @@ def main() -> None:
         ensure_sample_connection(stack)
         app = create_app(stack=stack)
         stack.scheduler.start()  # scheduled jobs run while the demo runs
-        print(f"\n  ETL Wizard is running: http://localhost:{port}/\n  (data in {settings.data_dir}; Ctrl+C stops)\n",
+        print(f"\n  ETL Wizard is running: http://localhost:{settings.port}/\n  (data in {settings.data_dir}; Ctrl+C stops)\n",
               flush=True)
-        app.run(host="127.0.0.1", port=port, threaded=True)
+        app.run(host="127.0.0.1", port=settings.port, threaded=True)
     finally:
         emulator.stop()  # runs still in flight fail and are recorded; the next start goes on
 

@@ -22,6 +22,8 @@ class Settings:
     project: str = "etl-wizard-local"
     dataset: str = "etl_wizard"
     region: str = "europe-west1"
+    # Where the demo serves the wizard (Cloud Run's convention: $PORT, default 8080).
+    port: int = 8080
     # The Pub/Sub topic run-job is subscribed to; Cloud Scheduler and "Run now" publish to it.
     run_topic: str = "etl-run-job"
     # Base URL of a BigQuery-compatible REST endpoint (the emulator); None = Google's.
@@ -65,6 +67,7 @@ class Settings:
             "project": env.get("ETL_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT"),
             "dataset": env.get("ETL_DATASET"),
             "region": env.get("ETL_REGION"),
+            "port": _number(env, "PORT", int),
             "run_topic": env.get("ETL_RUN_TOPIC"),
             "bigquery_endpoint": env.get("ETL_BIGQUERY_ENDPOINT"),
             "data_dir": Path(env["ETL_DATA_DIR"]) if env.get("ETL_DATA_DIR") else None,
