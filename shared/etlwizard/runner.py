@@ -28,6 +28,7 @@ from .stack import Stack
 from .warehouse import LOADED_AT, RUN_ID, SOURCE_ID
 
 log = logging.getLogger(__name__)
+PROGRESS_ROWS = 100_000  # a running run's row count is written this often
 
 
 def handle_message(stack: Stack, data: bytes) -> dict | None:
@@ -373,6 +374,7 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
     settings, warehouse = stack.settings, stack.warehouse
     schema = arrow_schema(columns, warehouse.emulated)
     spool = chunk = None
+    reported = 0
     try:
         for batch, dropped in source.read_arrow(meta, columns, cursor, lower, upper, settings.batch_rows,
                                                 warehouse.emulated):
@@ -386,9 +388,10 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
             if chunk.rows >= settings.chunk_rows:
                 _load_chunk(warehouse, dataset, staging, spool, chunk, run)
                 _renew_lease(stack, run["job_id"], run["id"])
-                if checkpoint:
-                    stack.store.put(runs_collection(run["job_id"]), run["id"], run)  # progress
                 spool = chunk = None
+            if checkpoint and run["rows"] - reported >= PROGRESS_ROWS:  # what the jobs page shows
+                stack.store.put(runs_collection(run["job_id"]), run["id"], run)
+                reported = run["rows"]
         if chunk is not None:
             _load_chunk(warehouse, dataset, staging, spool, chunk, run)
     finally:

@@ -276,3 +276,23 @@ def test_a_long_run_keeps_renewing_its_lease(client, settings, pg, pg_sql, table
     assert len(seen) >= 2  # taken, then renewed after the load job
     assert seen == sorted(seen) and seen[-1] > seen[0]
     assert "lease" not in get_job(stack, job["id"])
+
+
+def test_a_running_run_reports_its_rows_as_it_goes(client, stack, pg, pg_sql, dataset):
+    name = f"many_{uuid.uuid4().hex[:8]}"
+    pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, at timestamptz NOT NULL)")
+    try:
+        pg_sql(f"INSERT INTO {name} SELECT g, repeat('x', 60), now() - interval '1 day' FROM generate_series(1, 300000) g")
+        job = make_job(client, pg, name, dataset, selected_columns=["id", "note", "at"], load_type="catalog",
+                       timestamp_column=None)
+        reported = []
+        put = stack.store.put
+        stack.store.put = lambda collection, doc_id, doc: (
+            reported.append((doc["status"], doc["rows"])) if collection.endswith("/runs") else None,
+            put(collection, doc_id, doc))
+        assert run(stack, job["id"])["rows"] == 300_000
+        running = [rows for status, rows in reported if status == "running"]
+        assert any(0 < rows < 300_000 for rows in running), reported  # what the jobs page shows meanwhile
+        assert reported[-1] == ("succeeded", 300_000)
+    finally:
+        pg_sql(f"DROP TABLE {name}")
