@@ -42,7 +42,8 @@ ORDERS = [
 
 def sample_rows(seed: int = 7):
     rng = random.Random(seed)
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    # Orders every 7 hours up to an hour ago: the wizard's default backfill (last 30 days) finds ~100.
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=7 * 500 + 1)
     countries = ["DE", "FR", "US", "BR", "JP", None]
     customers = [
         {"customer_id": i, "name": f"Customer {i}", "country": rng.choice(countries),
