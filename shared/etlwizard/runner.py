@@ -263,12 +263,14 @@ def _fan_out(stack: Stack, job: dict, run: dict) -> dict:
     """Publish a message for every chunk not loaded yet: the first run, or a resumed one."""
     run.update(status="running", error=None, finished_at=None)
     stack.store.put(runs_collection(job["id"]), run["id"], run)
-    for chunk in run["chunks"]:
-        if chunk["status"] != "done":
-            stack.publisher.publish(json.dumps({"job_id": job["id"], "run_id": run["id"],
-                                                "chunk": chunk["index"]}).encode())
-    log.info("job %s run %s: %d chunks to load", job["id"], run["id"],
-             sum(c["status"] != "done" for c in run["chunks"]))
+    stale = (_now() - timedelta(seconds=stack.settings.lease_seconds)).isoformat()
+    # a chunk still loading elsewhere is left to its worker, unless that worker is long gone
+    todo = [c for c in run["chunks"] if c["status"] in ("pending", "failed")
+            or (c["status"] == "loading" and c.get("loading_since", "") < stale)]
+    for chunk in todo:
+        stack.publisher.publish(json.dumps({"job_id": job["id"], "run_id": run["id"],
+                                            "chunk": chunk["index"]}).encode())
+    log.info("job %s run %s: %d chunks to load", job["id"], run["id"], len(todo))
     return run
 
 
@@ -279,7 +281,8 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> dict | None
     run = stack.store.get(runs, run_id)
     if run is None or run["chunks"][index]["status"] == "done":
         return run  # a redelivered message: already loaded
-    stack.store.transact(runs, run_id, lambda r: _set_chunk(r, index, status="loading",
+    since = _now().isoformat()
+    stack.store.transact(runs, run_id, lambda r: _set_chunk(r, index, status="loading", loading_since=since,
                                                                attempts=r["chunks"][index]["attempts"] + 1))
     chunk = run["chunks"][index]
     dataset = job["destination"]["dataset"]

@@ -102,3 +102,28 @@ def test_a_failed_chunk_is_where_the_next_run_resumes(small_chunks, source, post
                                                       for c in run["chunks"]]
     assert landed(stack, job) == 1000
     assert "pending_run" not in get_job(stack, job["id"])
+
+
+def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
+    import json
+    from datetime import timedelta, timezone
+
+    published = []
+
+    class Recorder:
+        def publish(self, data):
+            published.append(json.loads(data)["chunk"])
+
+    stack = Stack(settings, publisher=Recorder())
+    now = datetime.now(timezone.utc)
+    chunk = {"rows": 0, "bytes": 0, "attempts": 1, "error": None, "lower": 0, "upper": 1}
+    run = {"id": "r1", "job_id": "j1", "status": "failed", "chunks": [
+        {**chunk, "index": 0, "status": "done"},
+        {**chunk, "index": 1, "status": "failed"},
+        {**chunk, "index": 2, "status": "loading", "loading_since": now.isoformat()},
+        {**chunk, "index": 3, "status": "loading", "loading_since": (now - timedelta(hours=2)).isoformat()},
+        {**chunk, "index": 4, "status": "pending"},
+    ]}
+    runner._fan_out(stack, {"id": "j1"}, run)
+    assert published == [1, 3, 4]  # 3's worker has been silent longer than a lease: it is gone
+    assert stack.store.get("jobs/j1/runs", "r1")["status"] == "running"
