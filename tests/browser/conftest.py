@@ -19,7 +19,9 @@ OUTPUT = Path(__file__).parents[2] / "test-output"
 def browser():
     if not CHROMIUM.exists():
         pytest.skip("Chromium is missing: apt-get install chromium (bin/test installs it)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=15_000)  # a run or a preview may take a few seconds on a busy machine
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[

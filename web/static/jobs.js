@@ -5,6 +5,7 @@ let jobs = [];
 let connections = [];
 let historyJob = null;
 let refreshTimer = null;
+let watchUntil = 0;  // after Run now, refresh quickly until the run shows up
 
 async function loadJobs() {
   try {
@@ -56,7 +57,7 @@ function renderJobs() {
 function scheduleRefresh() {
   clearTimeout(refreshTimer);
   const running = jobs.some((j) => j.last_run && j.last_run.status === "running");
-  refreshTimer = setTimeout(loadJobs, running ? 1500 : 10000);
+  refreshTimer = setTimeout(loadJobs, running || Date.now() < watchUntil ? 1500 : 10000);
 }
 
 async function act(promise, message) {
@@ -72,6 +73,7 @@ async function act(promise, message) {
 
 function runNow(job) {
   historyJob = job.id;
+  watchUntil = Date.now() + 30000;
   return act(api(`/api/etl/jobs/${job.id}/run/`, { method: "POST", body: {} }), `Run of ${job.name} started.`);
 }
 
