@@ -9,6 +9,7 @@ import json
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .model import Column
@@ -73,6 +74,18 @@ def rows_to_batch(rows: list[tuple], columns: list[Column], emulated: bool) -> t
             values = [None if v is None else prepare(v) for v in values]
         arrays.append(pa.array(values, type=field.type))
     return pa.record_batch(arrays, schema=schema), dropped
+
+
+def text_to_array(values: list, field: pa.Field) -> pa.Array:
+    """Dates, datetimes, timestamps and decimals as the database wrote them in text, parsed by
+    Arrow; MySQL's zero dates ('0000-00-00 ...') become NULL, since no such day exists."""
+    text = pa.array(values, type=pa.string())
+    kind = field.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        text = pc.if_else(pc.starts_with(text, "0000-00-00"), pa.scalar(None, pa.string()), text)
+    if pa.types.is_timestamp(kind) and kind.tz:  # wall-clock text of a UTC session, then UTC
+        return text.cast(pa.timestamp(kind.unit)).cast(kind)
+    return text.cast(kind)
 
 
 class ParquetSpool:

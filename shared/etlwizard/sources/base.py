@@ -180,7 +180,8 @@ class SqlSource(Source):
         rows = self.convert_rows(meta.columns, self.query(sql))
         return [{c.name: to_json(_readable(c, v)) for c, v in zip(meta.columns, row)} for row in rows]
 
-    def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
+    def select_sql(self, meta, columns, cursor, lower, upper) -> tuple[str, list]:
+        """The SELECT for rows with lower <= cursor < upper, with the bounds as parameters."""
         select = ", ".join(self.select_expression(c) for c in columns)
         sql = f"SELECT {select} FROM {self.table_sql(meta)}"
         conditions, params = [], []
@@ -194,6 +195,10 @@ class SqlSource(Source):
                 params.append(self.bound_param(upper))
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
+        return sql, params
+
+    def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
+        sql, params = self.select_sql(meta, columns, cursor, lower, upper)
         for rows in self.stream(sql, params, batch_size):
             yield self.convert_rows(columns, rows)
 
