@@ -10,6 +10,8 @@ compatibility check and job creation go to their own functions, everything else 
 
 import re
 
+import requests
+
 PREVIEW = re.compile(r"^/api/connections/(?P<connection_id>[^/]+)/fetch-table-preview/$")
 ROUTES = [  # (method, pattern, function)
     ("POST", PREVIEW, "preview_table"),
@@ -51,16 +53,12 @@ class HttpTransport:
     """urls: function name -> its HTTPS URL (preview_table, validate_schema, create_job, etl_api)."""
 
     def __init__(self, urls: dict, token_source=None, session=None, timeout: float = 90):
-        import requests
-
         self.urls = urls
         self.token_source = token_source or google_id_token
         self.session = session or requests.Session()
         self.timeout = timeout
 
     def call(self, function: str, method: str, path: str, query: dict, body) -> tuple[dict, int]:
-        import requests
-
         base = self.urls[function]
         url = base.rstrip("/") + path if function == "etl_api" else base
         headers = {"Authorization": f"Bearer {self.token_source(base)}"}

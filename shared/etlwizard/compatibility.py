@@ -7,6 +7,7 @@ added (can_alter); table columns the source lacks stay NULL unless REQUIRED (err
 
 from dataclasses import asdict, dataclass, field
 
+from .typemap import clusterable
 from .warehouse import METADATA_NAMES
 
 # (source type, destination type) -> None (compatible) or the warning's reason.
@@ -100,7 +101,8 @@ def check_compatibility(source_columns: list[dict], destination_fields: list[dic
     managed = any(f["name"] in METADATA_NAMES for f in destination_fields)
     clustered_by = [c.lower() for c in cluster_fields]
     clusterable_key = [k.lower() for k in primary_key
-                       if k.lower() in destination and clusterable(destination[k.lower()])][:4]
+                       if k.lower() in destination
+                       and clusterable(destination[k.lower()]["bigquery_type"], destination[k.lower()].get("mode"))][:4]
     if managed and clustered_by and primary_key and clustered_by != clusterable_key:
         result.errors.append(f"Primary key mismatch: the table is keyed (clustered) by {', '.join(cluster_fields)}, "
                              f"the source's key is {', '.join(primary_key)}.")
@@ -113,11 +115,6 @@ def check_compatibility(source_columns: list[dict], destination_fields: list[dic
 
     result.compatible = not result.errors
     return result
-
-
-def clusterable(field: dict) -> bool:
-    """Whether BigQuery can cluster by a column (ETL Wizard clusters by the key columns it can)."""
-    return field.get("mode") != "REPEATED" and field["bigquery_type"] not in ("JSON", "FLOAT64", "BYTES")
 
 
 def _show(bigquery_type: str, mode: str) -> str:

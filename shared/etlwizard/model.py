@@ -6,7 +6,7 @@ Each `from_payload` validates a request body and raises InvalidInput naming the 
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from .errors import InvalidInput
 
@@ -176,8 +176,6 @@ def require_names(payload: dict, name: str, *, optional=False) -> list[str]:
 
 def backfill_start(choice: str, custom: str | None, today) -> str | None:
     """The first day a transactional job loads: a date (ISO) or None for all history."""
-    from datetime import date, timedelta
-
     if not isinstance(choice, str) or choice not in BACKFILL_CHOICES:
         raise InvalidInput("historical_backfill", f"must be one of {', '.join(BACKFILL_CHOICES)}")
     if choice == "all":

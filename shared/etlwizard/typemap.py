@@ -23,6 +23,12 @@ class BigQueryType:
     warning: str | None = None
 
 
+def clusterable(bigquery_type: str, mode: str = "NULLABLE") -> bool:
+    """Whether BigQuery can cluster a table by a column of this type (ETL Wizard clusters new
+    tables by the key columns it can)."""
+    return mode != "REPEATED" and bigquery_type not in ("JSON", "FLOAT64", "BYTES")
+
+
 def unknown(source_type: str) -> BigQueryType:
     return BigQueryType("STRING", warning=f"type {source_type} is not known: it is loaded as STRING")
 

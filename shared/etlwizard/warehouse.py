@@ -13,6 +13,7 @@ from google.cloud import bigquery
 
 from .bigquery_client import make_client
 from .columnar import loaded_type
+from .typemap import clusterable
 from .config import Settings
 from .errors import Conflict, DestinationError, InvalidInput, NotFound
 from .model import Column
@@ -208,7 +209,5 @@ class Warehouse:
 
 
 def _clusterable(columns: list[Column], name: str) -> bool:
-    from .compatibility import clusterable
-
     column = next((c for c in columns if c.name == name), None)
-    return bool(column) and clusterable(column.to_dict())
+    return bool(column) and clusterable(column.bigquery_type, column.mode)
