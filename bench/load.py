@@ -19,9 +19,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pg8000.native
-import pymysql
-
 ROOT = Path(__file__).parents[1]
 sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
 
@@ -29,6 +26,7 @@ from etlwizard import connections, jobs, runner  # noqa: E402
 from etlwizard.config import Settings  # noqa: E402
 from etlwizard.emulator import BigQueryEmulator  # noqa: E402
 from etlwizard.stack import Stack  # noqa: E402
+from throwaway import mariadb_database, postgres_database  # noqa: E402
 
 PG_TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, qty int, price numeric(12,2), sku varchar(40),
   note text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, active boolean, attrs json)"""
@@ -90,14 +88,10 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows):
 def main():
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
     extra = rows // 100
-    name = f"etl_bench_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as data, BigQueryEmulator("bench-proj") as url:
         stack = Stack(Settings(project="bench-proj", bigquery_endpoint=url, data_dir=Path(data), run_lag_seconds=1))
 
-        admin = pg8000.native.Connection(user="postgres", host="127.0.0.1", database="postgres")
-        admin.run(f'CREATE DATABASE "{name}"')
-        try:
-            db = pg8000.native.Connection(user="postgres", host="127.0.0.1", database=name)
+        with postgres_database() as (name, db):
             db.run(PG_TABLE)
             db.run(PG_FILL.format(start=1, stop=rows))
             db.run("ANALYZE bench")
@@ -109,15 +103,9 @@ def main():
                                  .format(start=rows + 1, stop=rows + extra)),
                   rows)
             db.close()
-        finally:
-            admin.run(f'DROP DATABASE "{name}" WITH (FORCE)')
-            admin.close()
 
-        my = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
-        try:
+        with mariadb_database() as (name, my):
             with my.cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE `{name}`")
-                cursor.execute(f"USE `{name}`")
                 cursor.execute(MY_TABLE)
                 cursor.execute(MY_FILL.format(start=1, stop=rows))
             maria = connections.create_connection(stack, {"name": "maria", "type": "mysql", "host": "127.0.0.1",
@@ -131,10 +119,6 @@ def main():
             bench("MariaDB", stack, maria["id"], name,
                   ["mariadb", "-h", "127.0.0.1", "-u", "root", "--quick", "--batch", "-e", f"SELECT * FROM `{name}`.bench"],
                   add, rows)
-        finally:
-            with my.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE `{name}`")
-            my.close()
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -10,16 +10,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import pg8000.native
-import pymysql
 
 sys.path[:0] = [str(Path(__file__).parents[1] / "shared"), str(Path(__file__).parents[1])]
 
 from etlwizard.config import Settings  # noqa: E402
 from etlwizard.stack import Stack  # noqa: E402
+from throwaway import mariadb_database, postgres_database  # noqa: E402
 from web.app import create_app  # noqa: E402
 
 COLUMNS = 200
@@ -48,14 +46,10 @@ def time_previews(client, connection_id, schema):
 
 
 def main():
-    name = f"etl_bench_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as data:
         client = create_app(stack=Stack(Settings(data_dir=Path(data)))).test_client()
 
-        admin = pg8000.native.Connection(user="postgres", host="127.0.0.1", database="postgres")
-        admin.run(f'CREATE DATABASE "{name}"')
-        try:
-            db = pg8000.native.Connection(user="postgres", host="127.0.0.1", database=name)
+        with postgres_database() as (name, db):
             db.run(f"CREATE TABLE wide (id bigint PRIMARY KEY, {column_defs(KINDS)})")
             values = ", ".join(
                 ["g", *(["g", "g * 1.25", "'text ' || g", "now() - g * interval '1 minute'", "g % 2 = 0"][i % 5]
@@ -67,14 +61,9 @@ def main():
                 "name": "pg", "type": "postgresql", "host": "127.0.0.1", "database": name, "user": "postgres"}
             ).get_json()["connection"]["id"]
             pg = time_previews(client, cid, "public")
-        finally:
-            admin.run(f'DROP DATABASE "{name}" WITH (FORCE)')
-            admin.close()
 
-        my = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
-        try:
+        with mariadb_database() as (name, my):
             with my.cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE `{name}`")
                 cursor.execute(f"CREATE TABLE `{name}`.wide (id bigint PRIMARY KEY, {column_defs(MY_KINDS)})")
                 row = ["%s"] * COLUMNS
                 samples = [1, 1.25, "text", "2024-01-01 00:00:00.000001", 1]
@@ -85,10 +74,6 @@ def main():
                 "name": "maria", "type": "mysql", "host": "127.0.0.1", "database": name, "user": "root"}
             ).get_json()["connection"]["id"]
             maria = time_previews(client, cid, name)
-        finally:
-            with my.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE `{name}`")
-            my.close()
 
     print(f"preview of a {COLUMNS}-column, {ROWS:,}-row table, {CALLS} calls each (target: < 300 ms)")
     for label, (median, p95) in (("PostgreSQL", pg), ("MariaDB", maria)):
