@@ -76,16 +76,47 @@ def rows_to_batch(rows: list[tuple], columns: list[Column], emulated: bool) -> t
     return pa.record_batch(arrays, schema=schema), dropped
 
 
-def text_to_array(values: list, field: pa.Field) -> pa.Array:
-    """Dates, datetimes, timestamps and decimals as the database wrote them in text, parsed by
-    Arrow; MySQL's zero dates ('0000-00-00 ...') become NULL, since no such day exists."""
-    text = pa.array(values, type=pa.string())
+def text_to_array(text: pa.Array, field: pa.Field) -> pa.Array:
+    """Numbers, dates, times and timestamps as the database wrote them in text, parsed by Arrow;
+    MySQL's zero dates ('0000-00-00 ...') become NULL, since no such day exists."""
+    text = text.cast(pa.string())
     kind = field.type
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         text = pc.if_else(pc.starts_with(text, "0000-00-00"), pa.scalar(None, pa.string()), text)
+    if pa.types.is_time(kind):  # Arrow parses times only as part of a timestamp
+        return pc.binary_join_element_wise("1970-01-01 ", text, "").cast(pa.timestamp(kind.unit)).cast(kind)
     if pa.types.is_timestamp(kind) and kind.tz:  # wall-clock text of a UTC session, then UTC
         return text.cast(pa.timestamp(kind.unit)).cast(kind)
     return text.cast(kind)
+
+
+# BigQuery's DATE, DATETIME and TIMESTAMP run from 0001-01-01 to 9999-12-31 23:59:59.999999.
+_FIRST_DAY, _LAST_DAY = -719_162, 2_932_896  # days from 1970-01-01
+_FIRST_US, _LAST_US = _FIRST_DAY * 86_400_000_000, (_LAST_DAY + 1) * 86_400_000_000 - 1
+
+
+def out_of_range(array: pa.Array) -> bool:
+    """Whether a date or timestamp array holds a value BigQuery cannot (PostgreSQL's infinity, BC)."""
+    if not (pa.types.is_timestamp(array.type) or pa.types.is_date(array.type)) or array.null_count == len(array):
+        return False
+    days = pa.types.is_date(array.type)
+    bounds = pc.min_max(array.view(pa.int32() if days else pa.int64()))
+    first, last = (_FIRST_DAY, _LAST_DAY) if days else (_FIRST_US, _LAST_US)
+    return bounds["min"].as_py() < first or bounds["max"].as_py() > last
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """A bulk reader's batch in the staging schema: text parsed, narrower types cast (checked)."""
+    arrays = []
+    for array, field in zip(batch.columns, schema):
+        if array.type != field.type:
+            text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+            array = text_to_array(array, field) if text and field.type != pa.string() else array.cast(field.type)
+        if out_of_range(array):
+            raise pa.ArrowInvalid(f"column {field.name} holds a date outside 0001-01-01 .. 9999-12-31 "
+                                 "(an infinity, or a year BC)")
+        arrays.append(array)
+    return pa.record_batch(arrays, schema=schema)
 
 
 class ParquetSpool:

@@ -11,10 +11,17 @@ the names the catalog returned.
 """
 
 import json
+import re
 from abc import ABC, abstractmethod
+from datetime import date, datetime
+from urllib.parse import quote
 
-from ..columnar import rows_to_batch
+import connectorx
+import pyarrow as pa
+
+from ..columnar import arrow_schema, conform, rows_to_batch
 from ..config import Settings
+from ..errors import EtlError, SourceQueryError
 from ..model import Column, Connection, TableMetadata
 from ..typemap import CURSOR_TYPES, BigQueryType
 from ..values import to_json
@@ -80,7 +87,7 @@ class Source(ABC):
     def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
                    lower, upper, batch_size: int, emulated: bool):
         """The same rows as Arrow record batches, with a count of dropped NULL array elements.
-        A source with a bulk export (PostgreSQL's COPY) overrides this to skip Python rows."""
+        SQL sources override this with a bulk reader that skips Python rows."""
         for rows in self.read_batches(meta, columns, cursor, lower, upper, batch_size):
             yield rows_to_batch(rows, columns, emulated)
 
@@ -180,47 +187,79 @@ class SqlSource(Source):
         rows = self.convert_rows(meta.columns, self.query(sql))
         return [{c.name: to_json(_readable(c, v)) for c, v in zip(meta.columns, row)} for row in rows]
 
-    def select_sql(self, meta, columns, cursor, lower, upper) -> tuple[str, list]:
-        """The SELECT for rows with lower <= cursor < upper, with the bounds as parameters."""
-        select = ", ".join(self.select_expression(c) for c in columns)
-        sql = f"SELECT {select} FROM {self.table_sql(meta)}"
-        conditions, params = [], []
-        if cursor is not None:
-            conditions.append(f"{self.quote(cursor.name)} IS NOT NULL")
-            if lower is not None:
-                conditions.append(f"{self.quote(cursor.name)} >= %s")
-                params.append(self.bound_param(lower))
-            if upper is not None:
-                conditions.append(f"{self.quote(cursor.name)} < %s")
-                params.append(self.bound_param(upper))
-        if conditions:
-            sql += " WHERE " + " AND ".join(conditions)
-        return sql, params
+    def window_sql(self, cursor: Column | None, lower, upper) -> str:
+        """ WHERE lower <= cursor < upper (either bound None = open), or "" for every row."""
+        if cursor is None:
+            return ""
+        name = self.quote(cursor.name)
+        conditions = [f"{name} IS NOT NULL"]
+        conditions += [f"{name} {op} {self.bound_literal(value, cursor.bigquery_type)}"
+                       for op, value in ((">=", lower), ("<", upper)) if value is not None]
+        return " WHERE " + " AND ".join(conditions)
+
+    def bound_literal(self, value, kind: str) -> str:
+        """A window bound (an integer, date or datetime this code made, never request text) as SQL."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # a key range's bound
+        if not isinstance(value, (date, datetime)):
+            raise TypeError(f"a window bound must be a date, datetime or integer, not {type(value).__name__}")
+        text = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+        assert _BOUND.fullmatch(text), text
+        return f"'{text}'"
 
     def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
-        sql, params = self.select_sql(meta, columns, cursor, lower, upper)
-        for rows in self.stream(sql, params, batch_size):
+        select = ", ".join(self.select_expression(c) for c in columns)
+        sql = f"SELECT {select} FROM {self.table_sql(meta)}{self.window_sql(cursor, lower, upper)}"
+        for rows in self.stream(sql, batch_size):
             yield self.convert_rows(columns, rows)
 
     def window_stats(self, meta, column, lower, upper):
         name = self.quote(column.name)
-        sql = f"SELECT MIN({name}), MAX({name}), COUNT(*) FROM {self.table_sql(meta)} WHERE {name} IS NOT NULL"
-        params = []
-        for op, value in ((">=", lower), ("<", upper)):
-            if value is not None:
-                sql += f" AND {name} {op} %s"
-                params.append(self.bound_param(value))
-        return tuple(self.query(sql, params)[0])
+        sql = f"SELECT MIN({name}), MAX({name}), COUNT(*) FROM {self.table_sql(meta)}"
+        return tuple(self.query(sql + self.window_sql(column, lower, upper))[0])
 
-    def bound_param(self, value):
-        """A window bound as the driver should send it."""
-        return value
+    def stream(self, sql: str, batch_size: int):
+        """Yield lists of row tuples without holding the result in memory (the row path)."""
+        raise NotImplementedError
 
-    def stream(self, sql: str, params, batch_size: int):
-        """Yield lists of row tuples without holding the result in memory (each source overrides)."""
-        rows = self.query(sql, params)
-        for i in range(0, len(rows), batch_size):
-            yield rows[i:i + batch_size]
+    # --- The bulk path: ConnectorX reads the SELECT straight into Arrow, no row passes through Python.
+
+    bulk_url_scheme: str
+    bulk_session: list[str] = []  # statements run before the SELECT
+
+    def bulk_expression(self, column: Column) -> str:
+        """How the bulk reader selects a column: natively, or as text Arrow parses."""
+        return self.select_expression(column)
+
+    def bulk_readable(self, columns: list[Column]) -> bool:
+        return True
+
+    def bulk_url(self) -> str:
+        c = self.connection
+        credentials = quote(c.user, safe="") + (":" + quote(self._password, safe="") if self._password else "")
+        return f"{self.bulk_url_scheme}://{credentials}@{c.host}:{c.port}/{quote(c.database, safe='')}"
+
+    def read_arrow(self, meta, columns, cursor, lower, upper, batch_size, emulated):
+        if not self.bulk_readable(columns):
+            yield from super().read_arrow(meta, columns, cursor, lower, upper, batch_size, emulated)
+            return
+        schema = arrow_schema(columns, emulated)
+        select = ", ".join(self.bulk_expression(c) for c in columns)
+        sql = f"SELECT {select} FROM {self.table_sql(meta)}{self.window_sql(cursor, lower, upper)}"
+        try:
+            reader = connectorx.read_sql(self.bulk_url(), sql, return_type="arrow_stream", batch_size=batch_size,
+                                         pre_execution_query=self.bulk_session or None)
+            for batch in reader:
+                yield conform(batch, schema), 0
+        except pa.ArrowInvalid as e:  # e.g. 'infinity' timestamps, NaN numerics: no BigQuery value
+            raise SourceQueryError(f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
+                                   f"has no BigQuery equivalent: {e}") from None
+        except EtlError:
+            raise
+        except BaseException as e:  # ConnectorX's errors, and its Rust panics (BaseException)
+            if not _is_panic(e) and not isinstance(e, Exception):
+                raise
+            raise self._convert_error(e) from None
 
     def count_rows(self, meta: TableMetadata) -> int:
         return self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]
@@ -230,6 +269,13 @@ class SqlSource(Source):
         if estimate is not None and estimate > self.settings.exact_count_limit:
             return estimate, False
         return self.count_rows(meta), True
+
+
+_BOUND = re.compile(r"[0-9:. +\-]+")
+
+
+def _is_panic(error: BaseException) -> bool:
+    return type(error).__name__ == "PanicException"
 
 
 def _readable(column: Column, value):

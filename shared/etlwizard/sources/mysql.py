@@ -1,24 +1,20 @@
-"""MySQL and MariaDB through pymysql."""
+"""MySQL and MariaDB: pymysql for the catalog and previews, ConnectorX for loads."""
 
 from datetime import datetime, timezone
 
-import pyarrow as pa
 import pymysql
-import pymysql.converters
-import pymysql.cursors
 import pymysql.err
-from pymysql.constants import FIELD_TYPE
 
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
 from ..model import TableMetadata
 from ..typemap import mysql_type
-from ..columnar import arrow_schema, rows_to_batch, text_to_array
 from .base import SqlSource, make_column
 
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
-# Column types a load reads as text, for Arrow to parse.
-_TEXT_FIELDS = (FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.NEWDECIMAL,
-                FIELD_TYPE.DECIMAL)
+# Column types the bulk reader takes as they are; the others it reads as text.
+_NATIVE = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year", "double",
+           "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "json",
+           "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 
 _TABLES = """
 SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES
@@ -129,48 +125,27 @@ class MySqlSource(SqlSource):
         local = self.query("SELECT CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)")[0][0]
         return local.date() if cursor.bigquery_type == "DATE" else local
 
-    def read_arrow(self, meta, columns, cursor, lower, upper, batch_size, emulated):
-        """Dates, times and decimals arrive as the server's text and Arrow parses them in C++;
-        only the other columns pass through Python converters."""
-        schema = arrow_schema(columns, emulated)
-        as_text = [c.mode != "REPEATED" and (c.bigquery_type in ("DATE", "DATETIME", "TIMESTAMP")
-                                             or c.source_type.startswith("decimal")) for c in columns]
-        others = [i for i, text in enumerate(as_text) if not text]
-        other_columns = [columns[i] for i in others]
-        sql, params = self.select_sql(meta, columns, cursor, lower, upper)
-        decoders = self.db.decoders
-        self.db.decoders = {**decoders, **{t: pymysql.converters.through for t in _TEXT_FIELDS}}
-        try:
-            for rows in self.stream(sql, params, batch_size):
-                converted = self.convert_rows(other_columns, [[row[i] for i in others] for row in rows])
-                batch, dropped = rows_to_batch(converted, other_columns, emulated)
-                arrays = dict(zip(others, batch.columns))
-                for i, text in enumerate(as_text):
-                    if text:
-                        arrays[i] = text_to_array([row[i] for row in rows], schema.field(i))
-                yield pa.record_batch([arrays[i] for i in range(len(columns))], schema=schema), dropped
-        except pa.ArrowInvalid as e:
-            raise SourceQueryError(f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
-                                   f"has no BigQuery equivalent: {e}") from None
-        finally:
-            self.db.decoders = decoders
+    bulk_url_scheme = "mysql"
+    bulk_session = ["SET time_zone = '+00:00'"]  # TIMESTAMP values as UTC text
 
-    def bound_param(self, value):
+    def bulk_url(self):
+        return f"{super().bulk_url()}?tcp_connect_timeout_ms={int(self.settings.connect_timeout * 1000)}"
+
+    def bulk_expression(self, column):
+        """Integers, doubles, strings and bytes natively; BIT as a number; the rest (decimals,
+        dates with their zero dates, times, floats, sets) as the server's text, for Arrow to parse."""
+        name = self.quote(column.name)
+        base = column.source_type.split("(")[0].split()[0].lower()
+        if base == "bit":
+            return f"CAST({name} AS UNSIGNED)"
+        if base in _NATIVE and not (base == "bigint" and "unsigned" in column.source_type):
+            return name
+        return f"CAST({name} AS CHAR)"
+
+    def bound_literal(self, value, kind):
         if isinstance(value, datetime) and value.tzinfo is not None:  # sessions run in UTC
-            return value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value
-
-    def stream(self, sql, params, batch_size):
-        """An unbuffered cursor: rows arrive as they are fetched, a batch at a time."""
-        cursor = self.db.cursor(pymysql.cursors.SSCursor)
-        try:
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(batch_size):
-                yield rows
-        except Exception as e:
-            raise self._convert_error(e) from None
-        finally:
-            cursor.close()
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return super().bound_literal(value, kind)
 
     def converter(self, column):
         kind, source_type = column.bigquery_type, column.source_type

@@ -1,18 +1,11 @@
-"""PostgreSQL through pg8000."""
+"""PostgreSQL: pg8000 for the catalog, previews and tables with arrays, ConnectorX for loads."""
 
-import re
 import socket
-import tempfile
 from contextlib import contextmanager
-from datetime import date, datetime
 
 import pg8000.dbapi
 import pg8000.exceptions
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-
-from ..columnar import arrow_schema
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
 from ..model import TableMetadata
 from ..typemap import postgres_type
@@ -150,10 +143,10 @@ class PostgresSource(SqlSource):
         finally:
             cursor.close()
 
-    def stream(self, sql, params, batch_size):
+    def stream(self, sql, batch_size):
         """A server-side cursor: FETCH a batch at a time."""
         with self._read_only() as cursor:
-            cursor.execute(f"DECLARE etl_rows NO SCROLL CURSOR FOR {sql}", params)
+            cursor.execute(f"DECLARE etl_rows NO SCROLL CURSOR FOR {sql}")
             while True:
                 cursor.execute(f"FETCH FORWARD {int(batch_size)} FROM etl_rows")
                 rows = cursor.fetchall()
@@ -161,53 +154,26 @@ class PostgresSource(SqlSource):
                     return
                 yield rows
 
-    def read_arrow(self, meta, columns, cursor, lower, upper, batch_size, emulated):
-        """The bulk path: COPY (SELECT ...) TO STDOUT as CSV, parsed into Arrow by pyarrow's C++
-        reader, so no row passes through Python. Arrays take the row path."""
-        if any(c.mode == "REPEATED" for c in columns):
-            yield from super().read_arrow(meta, columns, cursor, lower, upper, batch_size, emulated)
-            return
-        schema = arrow_schema(columns, emulated)
-        select = ", ".join(self._copy_expression(c) for c in columns)
-        sql = f"SELECT {select} FROM {self.table_sql(meta)}"
-        if cursor is not None:
-            name = self.quote(cursor.name)
-            conditions = [f"{name} IS NOT NULL"]
-            conditions += [f"{name} {op} {_literal(v, cursor.bigquery_type)}"
-                           for op, v in ((">=", lower), ("<", upper)) if v is not None]
-            sql += " WHERE " + " AND ".join(conditions)
-        with tempfile.TemporaryFile() as spool:
-            with self._read_only() as copy:
-                # text the CSV reader parses: ISO dates, UTC offsets, shortest exact floats
-                copy.execute("SET LOCAL TIME ZONE 'UTC'")
-                copy.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-                copy.execute("SET LOCAL extra_float_digits = 1")
-                copy.execute(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", stream=spool)
-            if spool.tell() == 0:
-                return  # no rows in the window
-            spool.seek(0)
-            read_types = {f.name: (pa.string() if f.type == pa.binary() else f.type) for f in schema}
-            try:
-                reader = pacsv.open_csv(
-                    spool,
-                    read_options=pacsv.ReadOptions(column_names=[f.name for f in schema], block_size=8 << 20),
-                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types=read_types, true_values=["t"], false_values=["f"],
-                        strings_can_be_null=True, quoted_strings_can_be_null=False),
-                )
-                for batch in reader:
-                    arrays = [_unhex(array) if field.type == pa.binary() else array
-                              for array, field in zip(batch.columns, schema)]
-                    yield pa.record_batch(arrays, schema=schema), 0
-            except pa.ArrowInvalid as e:  # e.g. 'infinity' timestamps, NaN numerics: no BigQuery value
-                raise SourceQueryError(f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
-                                       f"has no BigQuery equivalent: {e}") from None
+    bulk_url_scheme = "postgresql"
 
-    def _copy_expression(self, column):
-        if column.bigquery_type == "BYTES":
-            return f"encode({self.quote(column.name)}, 'hex')"
+    def bulk_url(self):
+        return f"{super().bulk_url()}?connect_timeout={int(self.settings.connect_timeout)}&application_name=etl-wizard"
+
+    def bulk_readable(self, columns):
+        return not any(c.mode == "REPEATED" for c in columns)  # arrays take the row path
+
+    def bulk_expression(self, column):
+        """Numbers and times of day as text Arrow parses: ConnectorX reads numeric as a float and
+        '24:00:00' as midnight. Dates and timestamps arrive binary; conform() rejects infinity."""
+        if column.bigquery_type in ("NUMERIC", "BIGNUMERIC", "TIME") or column.source_type == "real":
+            return f"({self.select_expression(column)})::text"
         return self.select_expression(column)
+
+    def bound_literal(self, value, kind):
+        literal = super().bound_literal(value, kind)
+        if isinstance(value, int):
+            return literal
+        return f"{literal}::{ {'TIMESTAMP': 'timestamptz', 'DATETIME': 'timestamp', 'DATE': 'date'}[kind] }"
 
     def select_expression(self, column):
         name = self.quote(column.name)
@@ -216,23 +182,3 @@ class PostgresSource(SqlSource):
         if column.bigquery_type == "STRING":  # enums, inet, interval, uuid, unknown types: as text
             return f"{name}::text[]" if column.mode == "REPEATED" else f"{name}::text"
         return name
-
-
-_BOUND = re.compile(r"[0-9T:. +\-]+")
-
-
-def _literal(value, kind: str) -> str:
-    """A window bound (a date or datetime this code made, never request text) as a SQL literal."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # a key range's bound
-    if not isinstance(value, (date, datetime)):
-        raise TypeError(f"a window bound must be a date, datetime or integer, not {type(value).__name__}")
-    text = value.isoformat()
-    assert _BOUND.fullmatch(text), text
-    cast = {"TIMESTAMP": "timestamptz", "DATETIME": "timestamp", "DATE": "date"}[kind]
-    return f"'{text}'::{cast}"
-
-
-def _unhex(array: pa.Array) -> pa.Array:
-    """encode(x, 'hex') text back to bytes."""
-    return pa.array([None if v is None else bytes.fromhex(v) for v in array.to_pylist()], type=pa.binary())
