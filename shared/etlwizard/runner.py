@@ -12,9 +12,9 @@ then move the watermark (DESIGN section 6).
 
 import json
 import logging
-import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 
 from google.cloud import bigquery
@@ -373,40 +373,51 @@ def _resume_point(stack: Stack, job: dict, kind: str):
 
 
 def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run, checkpoint=True) -> None:
-    """Stream record batches into Parquet files on disk; each chunk of rows is one load job."""
+    """Stream record batches into Parquet files on disk, settings.chunk_rows rows per file, each file
+    one load job into the staging table. A finished file loads in the background while the next is
+    written, so reading the source and loading overlap; at most one load is in flight."""
     settings, warehouse = stack.settings, stack.warehouse
     schema = arrow_schema(columns, warehouse.emulated)
-    spool = chunk = None
+    spool = loading = None
     reported = 0
-    try:
-        for batch, dropped in source.read_arrow(meta, columns, cursor, lower, upper, settings.batch_rows,
-                                                warehouse.emulated):
-            if chunk is None:
-                spool = tempfile.TemporaryFile()
-                chunk = ParquetSpool(spool, schema)
-            chunk.write(batch)
-            run["rows"] += batch.num_rows
-            if dropped:
-                run["dropped_array_nulls"] = run.get("dropped_array_nulls", 0) + dropped
-            if chunk.rows >= settings.chunk_rows:
-                _load_chunk(warehouse, dataset, staging, spool, chunk, run)
-                _renew_lease(stack, run["job_id"], run["id"])
-                spool = chunk = None
-            if checkpoint and run["rows"] - reported >= PROGRESS_ROWS:  # what the jobs page shows
-                stack.store.put(runs_collection(run["job_id"]), run["id"], run)
-                reported = run["rows"]
-        if chunk is not None:
-            _load_chunk(warehouse, dataset, staging, spool, chunk, run)
-    finally:
-        if spool is not None:
-            spool.close()
 
+    def load(spool):
+        try:
+            warehouse.load_parquet(dataset, staging, spool.file)
+        finally:
+            spool.discard()
 
-def _load_chunk(warehouse, dataset, staging, spool, chunk, run) -> None:
-    chunk.close()
-    run["bytes"] += spool.tell()
-    warehouse.load_parquet(dataset, staging, spool)
-    spool.close()
+    def flush(spool):
+        nonlocal loading
+        run["bytes"] += spool.finish()
+        if loading is not None:
+            loading.result()
+            _renew_lease(stack, run["job_id"], run["id"])
+        loading = loader.submit(load, spool)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-load") as loader:
+        try:
+            for batch, dropped in source.read_arrow(meta, columns, cursor, lower, upper, settings.batch_rows,
+                                                    warehouse.emulated):
+                spool = spool or ParquetSpool(schema)
+                spool.write(batch)
+                run["rows"] += batch.num_rows
+                if dropped:
+                    run["dropped_array_nulls"] = run.get("dropped_array_nulls", 0) + dropped
+                if spool.rows >= settings.chunk_rows:
+                    flush(spool)
+                    spool = None
+                if checkpoint and run["rows"] - reported >= PROGRESS_ROWS:  # what the jobs page shows
+                    stack.store.put(runs_collection(run["job_id"]), run["id"], run)
+                    reported = run["rows"]
+            if spool is not None:
+                flush(spool)
+                spool = None
+            if loading is not None:
+                loading.result()
+        finally:
+            if spool is not None:
+                spool.discard()
 
 
 def _q(name: str) -> str:
