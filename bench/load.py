@@ -6,23 +6,42 @@ Builds a 10-column table (bigint id, int, numeric(12,2), varchar, text, two time
 in throwaway PostgreSQL and MariaDB databases, then for each:
   reference  the database's bulk export of the table to /dev/null: COPY ... TO STDOUT through psql,
              mariadb --quick --batch
-  full       a catalog run into the embedded warehouse (the BigQuery emulator)
+  extract    the table read by the load's bulk reader into Parquet files, without loading them: the
+             part of a run that uses this machine's cores in production, where BigQuery loads and merges
+  full       a catalog run into the embedded warehouse (the BigQuery emulator, on the same cores)
   increment  a transactional run picking up 1% new rows after a full load
-and prints rows/s, MB/s (of the reference's text output) and the ratio, and this process's peak RSS.
+and prints rows/s, MB/s (of the reference's text output), the ratio, and this process's peak RSS
+during each step.
+
+google-cloud-bigquery imports pandas when it is installed; the functions' requirements.txt has no
+pandas (only the emulator in the dev venv needs it), so the benchmark keeps it out, as in production.
 """
 
-import resource
+import importlib.abc
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
+
+
+class _WithoutPandas(importlib.abc.MetaPathFinder):
+    """Imports of pandas fail as where it is not installed (see above)."""
+
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] in ("pandas", "db_dtypes"):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+
+
+sys.meta_path.insert(0, _WithoutPandas())
 ROOT = Path(__file__).parents[1]
 sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
 
 from etlwizard import connections, jobs, runner  # noqa: E402
+from etlwizard.columnar import ParquetSpool, arrow_schema  # noqa: E402
 from etlwizard.config import Settings  # noqa: E402
 from etlwizard.emulator import BigQueryEmulator  # noqa: E402
 from etlwizard.stack import Stack  # noqa: E402
@@ -34,23 +53,73 @@ PG_FILL = """INSERT INTO bench SELECT g, g % 1000, (g % 100000) / 100.0, 'SKU-' 
   now() - (g || ' seconds')::interval, now() - interval '1 hour' - (g || ' milliseconds')::interval,
   g % 2 = 0, json_build_object('g', g, 'tag', 'bench') FROM generate_series({start}, {stop}) g"""
 MY_TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, qty int, price decimal(12,2), sku varchar(40),
-  note text, created_at datetime(6) NOT NULL, updated_at datetime(6) NOT NULL, active tinyint(1), attrs json)"""
+  note text, created_at datetime(6) NOT NULL, updated_at datetime(6) NOT NULL, active tinyint(1), attrs json,
+  KEY bench_updated_at (updated_at))"""
 MY_FILL = """INSERT INTO bench SELECT seq, seq % 1000, (seq % 100000) / 100.0, CONCAT('SKU-', seq),
   CONCAT(REPEAT('x', 40), seq), NOW(6) - INTERVAL seq SECOND, NOW(6) - INTERVAL 1 HOUR - INTERVAL seq * 1000 MICROSECOND,
   seq % 2 = 0, JSON_OBJECT('g', seq, 'tag', 'bench') FROM seq_{start}_to_{stop}"""
 COLUMNS = ["id", "qty", "price", "sku", "note", "created_at", "updated_at", "active", "attrs"]
 
 
+def _rss_mb() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 >> 20
+
+
+class PeakRss:
+    """The highest resident set size of this process while the block runs, sampled every 10 ms."""
+
+    def __enter__(self):
+        self.peak, self._stop = _rss_mb(), threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def timed(fn):
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - started
+    return seconds, result, rss.peak
 
 
 def export_seconds(command: list[str]) -> tuple[float, int]:
-    started = time.perf_counter()
-    out = subprocess.run(command, stdout=subprocess.PIPE, check=True).stdout
-    return time.perf_counter() - started, len(out)
+    started, size = time.perf_counter(), 0
+    with subprocess.Popen(command, stdout=subprocess.PIPE) as export:
+        while chunk := export.stdout.read(1 << 20):
+            size += len(chunk)
+    if export.returncode:
+        raise SystemExit(f"{command[0]} failed")
+    return time.perf_counter() - started, size
+
+
+def extract(stack, connection_id, schema):
+    """The bulk reader into Parquet files (what a run does before its load jobs); returns rows."""
+    rows, spool = 0, None
+    with connections.open_connection(stack, connection_id) as source:
+        meta = source.fetch_table_metadata(schema, "bench")
+        columns = [meta.column(n) for n in COLUMNS]
+        for batch, _ in source.read_arrow(meta, columns, None, None, None, stack.settings.batch_rows, True):
+            spool = spool or ParquetSpool(arrow_schema(columns, True))
+            spool.write(batch)
+            rows += batch.num_rows
+            if spool.rows >= stack.settings.chunk_rows:
+                spool.finish()
+                spool.discard()
+                spool = None
+    if spool is not None:
+        spool.finish()
+        spool.discard()
+    return rows
 
 
 def run_once(stack, connection_id, schema, dataset, load_type):
@@ -59,14 +128,15 @@ def run_once(stack, connection_id, schema, dataset, load_type):
             "timestamp_column": "updated_at" if load_type == "transactional" else None,
             "historical_backfill": "all", "destination": {"mode": "new", "dataset": dataset, "table": f"bench_{load_type}"}}
     job = jobs.create_job(stack, body)
-    seconds, run = timed(lambda: runner.run_job(stack, job["id"]))
-    return job, seconds, run
+    seconds, run, peak = timed(lambda: runner.run_job(stack, job["id"]))
+    return job, seconds, run, peak
 
 
-def report(label, rows, seconds, reference_rate, text_bytes):
+def report(label, rows, seconds, reference_rate, text_bytes, peak):
     rate = rows / seconds
     print(f"  {label:<10} {rows:>10,} rows {seconds:7.1f} s {rate:>11,.0f} rows/s "
-          f"{text_bytes / seconds / 1e6:7.1f} MB/s   {rate / reference_rate:6.0%} of the export")
+          f"{text_bytes / seconds / 1e6:7.1f} MB/s   {rate / reference_rate:6.0%} of the export   "
+          f"peak RSS {peak} MB")
 
 
 def bench(name, stack, connection_id, schema, export, add_rows, rows):
@@ -75,25 +145,31 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows):
     reference_rate = rows / ref_seconds
     print(f"  {'reference':<10} {rows:>10,} rows {ref_seconds:7.1f} s {reference_rate:>11,.0f} rows/s "
           f"{text_bytes / ref_seconds / 1e6:7.1f} MB/s")
+    seconds, extracted, peak = timed(lambda: extract(stack, connection_id, schema))
+    report("extract", extracted, seconds, reference_rate, text_bytes, peak)
     dataset = f"bench_{uuid.uuid4().hex[:6]}"
-    _, seconds, run = run_once(stack, connection_id, schema, dataset, "catalog")
-    report("full", run["rows"], seconds, reference_rate, text_bytes)
-    job, _, _ = run_once(stack, connection_id, schema, dataset, "transactional")
+    _, seconds, run, peak = run_once(stack, connection_id, schema, dataset, "catalog")
+    report("full", run["rows"], seconds, reference_rate, text_bytes, peak)
+    job, _, _, _ = run_once(stack, connection_id, schema, dataset, "transactional")
     add_rows()
     time.sleep(stack.settings.run_lag_seconds + 1)
-    seconds, run = timed(lambda: runner.run_job(stack, job["id"]))
-    report("increment", run["rows"], seconds, reference_rate, text_bytes * run["rows"] / rows)
+    seconds, run, peak = timed(lambda: runner.run_job(stack, job["id"]))
+    report("increment", run["rows"], seconds, reference_rate, text_bytes * run["rows"] / rows, peak)
 
 
 def main():
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
     extra = rows // 100
+    print(f"RSS of this process after its imports: {_rss_mb()} MB")
     with tempfile.TemporaryDirectory() as data, BigQueryEmulator("bench-proj") as url:
-        stack = Stack(Settings(project="bench-proj", bigquery_endpoint=url, data_dir=Path(data), run_lag_seconds=1))
+        # one stream per run (no fan-out), so the peak RSS is measured against the table's size
+        stack = Stack(Settings(project="bench-proj", bigquery_endpoint=url, data_dir=Path(data), run_lag_seconds=1,
+                               fanout_rows=10 * rows))
 
         with postgres_database() as (name, db):
             db.run(PG_TABLE)
             db.run(PG_FILL.format(start=1, stop=rows))
+            db.run("CREATE INDEX bench_updated_at ON bench (updated_at)")  # a cursor column is indexed
             db.run("ANALYZE bench")
             pg = connections.create_connection(stack, {"name": "pg", "type": "postgresql", "host": "127.0.0.1",
                                                        "database": name, "user": "postgres"})
@@ -119,7 +195,6 @@ def main():
             bench("MariaDB", stack, maria["id"], name,
                   ["mariadb", "-h", "127.0.0.1", "-u", "root", "--quick", "--batch", "-e", f"SELECT * FROM `{name}`.bench"],
                   add, rows)
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

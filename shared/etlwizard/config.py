@@ -46,7 +46,7 @@ class Settings:
     # A run holds its job's lease this long at most (a crashed run frees the job after it).
     lease_seconds: int = 3600
     # Rows per batch read from a source, and per load job into the staging table.
-    batch_rows: int = 50_000
+    batch_rows: int = 20_000
     chunk_rows: int = 500_000
     # A window holding more rows than this is split into chunks of about this many rows, each a
     # message of its own: parallel run-job calls, checkpointed one by one.
