@@ -110,9 +110,12 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """A bulk reader's batch in the staging schema: text parsed, narrower types cast (checked)."""
     arrays = []
     for array, field in zip(batch.columns, schema):
-        if array.type != field.type:
-            text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
-            array = text_to_array(array, field) if text and field.type != pa.string() else array.cast(field.type)
+        try:
+            if array.type != field.type:
+                text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+                array = text_to_array(array, field) if text and field.type != pa.string() else array.cast(field.type)
+        except pa.ArrowInvalid as e:
+            raise pa.ArrowInvalid(f"column {field.name}: {e}") from None
         if out_of_range(array):
             raise pa.ArrowInvalid(f"column {field.name} holds a date outside 0001-01-01 .. 9999-12-31 "
                                  "(an infinity, or a year BC)")

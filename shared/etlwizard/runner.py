@@ -205,7 +205,8 @@ def _load(stack: Stack, job: dict, run: dict):
             return False, None
         warehouse.create_staging(dataset, staging, columns)
         try:
-            _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run)
+            _stage(stack, source, meta, columns, _split_column(job, meta, cursor), lower, upper, dataset, staging,
+                   run)
             _commit(stack, job, columns, cursor, lower, upper, dataset, table, warehouse.quoted(dataset, staging),
                     run["id"])
         finally:
@@ -221,26 +222,47 @@ def _staging_name(job: dict, run_id: str, chunk: int | None = None) -> str:
 # --- Large windows: chunks that fan out and commit together --------------------------------------
 
 def _plan_chunks(stack: Stack, job: dict, source, meta, cursor, lower, upper) -> dict | None:
-    """Split a window holding more than Settings.fanout_rows rows into about that many rows each:
-    by cursor time for transactional loads, by an integer primary key for catalog loads."""
-    fanout = stack.settings.fanout_rows
-    if meta.estimated_rows is not None and meta.estimated_rows <= fanout:
+    """Split a window holding more than Settings.fanout_rows rows into chunks of about that many."""
+    column = _split_column(job, meta, cursor)
+    if column is None:
         return None
+    slices = _slices(source, meta, column, lower, upper, stack.settings.fanout_rows)
+    if len(slices) < 2:
+        return None
+    return {"split_column": column.name,
+            "chunks": [{"index": i, "lower": _bound_text(lo), "upper": _bound_text(hi), "status": "pending",
+                        "rows": 0, "bytes": 0, "attempts": 0, "error": None}
+                       for i, (lo, hi) in enumerate(slices)]}
+
+
+def _split_column(job: dict, meta, cursor):
+    """What a window splits on: the cursor for transactional loads, an integer primary key for catalog
+    loads; None when there is neither."""
     if cursor is not None:
-        column = cursor
-    elif len(job["primary_key"]) == 1 and meta.column(job["primary_key"][0]).bigquery_type == "INT64":
-        column = meta.column(job["primary_key"][0])
-    else:
-        return None
+        return cursor
+    key = job["primary_key"]
+    if len(key) == 1 and meta.column(key[0]).bigquery_type == "INT64":
+        return meta.column(key[0])
+    return None
+
+
+def _slices(source, meta, column, lower, upper, size: int) -> list[tuple]:
+    """lower <= column < upper as consecutive half-open slices of about `size` rows each, cut where
+    the values are (an open bound becomes the column's MIN, or MAX + 1); one slice when the window
+    holds no more than `size` rows or its values cannot be told apart."""
+    whole = [(lower, upper)]
+    if meta.estimated_rows is not None and meta.estimated_rows <= size:
+        return whole
     stats = source.window_stats(meta, column, lower, upper)
-    if stats is None or stats[2] <= fanout:
-        return None
+    if stats is None or stats[2] <= size:
+        return whole
     smallest, largest, count = stats
-    start, end = (lower if lower is not None else smallest, upper) if cursor is not None else (smallest, largest + 1)
-    pieces = -(-count // fanout)
-    step = ((largest if cursor is not None else end) - start) / pieces  # slice where the rows are
+    start = lower if lower is not None else smallest
+    end = upper if upper is not None else largest + 1  # an open upper bound only comes with integer keys
+    pieces = -(-count // size)
+    step = (largest - start) / pieces  # slice where the rows are
     if not step:
-        return None  # every row has the same value: nothing to split on
+        return whole  # every row has the same value: nothing to split on
     if column.bigquery_type == "DATE":
         step = timedelta(days=max(1, step.days))
     elif column.bigquery_type == "INT64":
@@ -249,10 +271,7 @@ def _plan_chunks(stack: Stack, job: dict, source, meta, cursor, lower, upper) ->
     while len(bounds) < pieces and bounds[-1] + step < end:
         bounds.append(bounds[-1] + step)
     bounds.append(end)
-    return {"split_column": column.name,
-            "chunks": [{"index": i, "lower": _bound_text(lo), "upper": _bound_text(hi), "status": "pending",
-                        "rows": 0, "bytes": 0, "attempts": 0, "error": None}
-                       for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]}
+    return list(zip(bounds, bounds[1:]))
 
 
 def _bound_text(value):
@@ -372,10 +391,12 @@ def _resume_point(stack: Stack, job: dict, kind: str):
     return value
 
 
-def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run, checkpoint=True) -> None:
-    """Stream record batches into Parquet files on disk, settings.chunk_rows rows per file, each file
-    one load job into the staging table. A finished file loads in the background while the next is
-    written, so reading the source and loading overlap; at most one load is in flight."""
+def _stage(stack, source, meta, columns, column, lower, upper, dataset, staging, run, checkpoint=True) -> None:
+    """Stream the rows with lower <= column < upper (every row when column is None) into Parquet files
+    on disk, settings.chunk_rows rows per file, each file one load job into the staging table. A file
+    loads in the background while the next is written, at most one load in flight. The window is read
+    in slices of about chunk_rows rows: a bulk reader runs ahead of a slow load, and a slice bounds
+    how far, so memory stays flat in the table's size."""
     settings, warehouse = stack.settings, stack.warehouse
     schema = arrow_schema(columns, warehouse.emulated)
     spool = loading = None
@@ -397,8 +418,10 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-load") as loader:
         try:
-            for batch, dropped in source.read_arrow(meta, columns, cursor, lower, upper, settings.batch_rows,
-                                                    warehouse.emulated):
+            slices = _slices(source, meta, column, lower, upper, settings.chunk_rows) if column else [(lower, upper)]
+            batches = (item for lo, hi in slices for item in source.read_arrow(
+                meta, columns, column, lo, hi, settings.batch_rows, warehouse.emulated))
+            for batch, dropped in batches:
                 spool = spool or ParquetSpool(schema)
                 spool.write(batch)
                 run["rows"] += batch.num_rows

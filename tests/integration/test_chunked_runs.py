@@ -127,3 +127,62 @@ def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
     runner._fan_out(stack, {"id": "j1"}, run)
     assert published == [1, 3, 4]  # 3's worker has been silent longer than a lease: it is gone
     assert stack.store.get("jobs/j1/runs", "r1")["status"] == "running"
+
+
+@pytest.mark.parametrize("kind, load_type", [("postgresql", "transactional"), ("postgresql", "catalog"),
+                                             ("mysql", "transactional"), ("mysql", "catalog")])
+def test_a_window_read_in_slices_loads_each_row_once(settings, postgres_db, mysql_db, monkeypatch, kind, load_type):
+    """A run reads its window in slices of about chunk_rows rows (the bulk reader runs ahead of a slow
+    load, a slice bounds how far): rows sharing a cursor value at a slice's edge land once."""
+    from etlwizard.sources.base import SqlSource
+
+    stack = Stack(replace(settings, chunk_rows=100, batch_rows=30))
+    client = create_app(stack=stack).test_client()
+    name = f"sliced_{uuid.uuid4().hex[:8]}"
+    if kind == "postgresql":
+        db = pg8000.native.Connection(**postgres_db)
+        db.run(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, at timestamptz NOT NULL)")
+        db.run(f"INSERT INTO {name} SELECT g, 'row ' || g, now() - interval '2 days' + (g / 10) * interval '1 minute' "
+               "FROM generate_series(1, 1000) g")  # ten rows on every timestamp
+        schema, connection = "public", postgres_db
+    else:
+        import pymysql
+        db = pymysql.connect(password="", autocommit=True, **mysql_db)
+        with db.cursor() as cursor:
+            cursor.execute("SET time_zone = '+00:00'")
+            cursor.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, at timestamp(6) NOT NULL)")
+            cursor.execute(f"INSERT INTO {name} SELECT seq, CONCAT('row ', seq), "
+                           "UTC_TIMESTAMP(6) - INTERVAL 2 DAY + INTERVAL (seq DIV 10) MINUTE FROM seq_1_to_1000")
+        schema, connection = mysql_db["database"], mysql_db
+    reads = []
+    read_arrow = SqlSource.read_arrow
+
+    def spy(self, meta, columns, column, lower, upper, *args):
+        reads.append((lower, upper))
+        return read_arrow(self, meta, columns, column, lower, upper, *args)
+
+    monkeypatch.setattr(SqlSource, "read_arrow", spy)
+    try:
+        cid = client.post("/api/connections/", json={"name": "src", "type": kind, **connection}).get_json()["connection"]["id"]
+        response = client.post("/api/etl/jobs/", json={
+            "name": "sliced", "connection_id": cid, "schema_name": schema, "table_name": name,
+            "selected_columns": ["id", "note", "at"], "load_type": load_type,
+            "timestamp_column": "at" if load_type == "transactional" else None, "historical_backfill": "all",
+            "destination": {"mode": "new", "dataset": f"s_{uuid.uuid4().hex[:8]}", "table": "sliced"}})
+        assert response.status_code == 201, response.get_json()
+        job = response.get_json()["job"]
+        run = runner.run_job(stack, job["id"])
+        assert (run["status"], run["rows"]) == ("succeeded", 1000)
+        assert len(reads) >= 8  # about 1000 / 100 slices
+        assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(reads, reads[1:]))  # edge to edge
+        dataset = job["destination"]["dataset"]
+        (counts,) = stack.warehouse.query(
+            f"SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM {stack.warehouse.quoted(dataset, 'sliced')}")
+        assert tuple(counts) == (1000, 1000, 1, 1000)
+    finally:
+        if kind == "postgresql":
+            db.run(f"DROP TABLE {name}")
+        else:
+            with db.cursor() as cursor:
+                cursor.execute(f"DROP TABLE {name}")
+        db.close()

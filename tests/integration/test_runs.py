@@ -236,11 +236,17 @@ def test_a_scheduled_trigger_of_a_paused_job_does_nothing(client, stack, pg, pg_
     assert client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"] == []
 
 
-def test_a_value_bigquery_cannot_hold_fails_the_run_readably(client, stack, pg, pg_sql, dataset):
+@pytest.mark.parametrize("kind, good, bad, named", [
+    ("timestamptz", "now() - interval '1 day'", "'infinity'", "infinity"),
+    ("date", "current_date", "'0044-03-15 BC'", "a year BC"),
+    ("numeric(12,2)", "1.5", "'NaN'", "NaN"),
+    ("time", "'12:00'", "'24:00:00'", "24:00:00"),  # BigQuery's TIME ends at 23:59:59.999999
+])
+def test_a_value_bigquery_cannot_hold_fails_the_run_readably(client, stack, pg, pg_sql, dataset, kind, good, bad, named):
     name = f"inf_{uuid.uuid4().hex[:8]}"
-    pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, at timestamptz NOT NULL)")
+    pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, at {kind} NOT NULL)")
     try:
-        pg_sql(f"INSERT INTO {name} VALUES (1, now() - interval '1 day'), (2, 'infinity')")
+        pg_sql(f"INSERT INTO {name} VALUES (1, {good}), (2, {bad})")
         job = make_job(client, pg, name, dataset, selected_columns=["id", "at"], load_type="catalog",
                        timestamp_column=None)
         with pytest.raises(Exception):
@@ -248,7 +254,7 @@ def test_a_value_bigquery_cannot_hold_fails_the_run_readably(client, stack, pg, 
         (failed,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
         assert failed["status"] == "failed"
         assert failed["error"].startswith(f"connection 'pg': a value of public.{name} has no BigQuery equivalent:")
-        assert "column at" in failed["error"] and "infinity" in failed["error"]
+        assert "column at" in failed["error"] and named in failed["error"]
         assert client.get(f"/api/etl/datasets/{dataset}/tables/events/").get_json()["table"]["row_count"] == 0
     finally:
         pg_sql(f"DROP TABLE {name}")

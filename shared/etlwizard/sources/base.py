@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ..columnar import arrow_schema, conform, rows_to_batch
 from ..config import Settings
-from ..errors import EtlError, SourceQueryError
+from ..errors import EtlError, SourceConnectionError, SourceQueryError
 from ..model import Column, Connection, TableMetadata
 from ..typemap import CURSOR_TYPES, BigQueryType
 from ..values import to_json
@@ -216,7 +216,9 @@ class SqlSource(Source):
     def window_stats(self, meta, column, lower, upper):
         name = self.quote(column.name)
         sql = f"SELECT MIN({name}), MAX({name}), COUNT(*) FROM {self.table_sql(meta)}"
-        return tuple(self.query(sql + self.window_sql(column, lower, upper))[0])
+        smallest, largest, count = self.query(sql + self.window_sql(column, lower, upper))[0]
+        (smallest, largest), = self.convert_rows([column, column], [(smallest, largest)])  # as bounds are
+        return smallest, largest, count
 
     def stream(self, sql: str, batch_size: int):
         """Yield lists of row tuples without holding the result in memory (the row path)."""
@@ -237,7 +239,8 @@ class SqlSource(Source):
     def bulk_url(self) -> str:
         c = self.connection
         credentials = quote(c.user, safe="") + (":" + quote(self._password, safe="") if self._password else "")
-        return f"{self.bulk_url_scheme}://{credentials}@{c.host}:{c.port}/{quote(c.database, safe='')}"
+        host = f"[{c.host}]" if ":" in c.host else c.host  # an IPv6 address
+        return f"{self.bulk_url_scheme}://{credentials}@{host}:{c.port}/{quote(c.database, safe='')}"
 
     def read_arrow(self, meta, columns, cursor, lower, upper, batch_size, emulated):
         if not self.bulk_readable(columns):
@@ -259,6 +262,9 @@ class SqlSource(Source):
         except BaseException as e:  # ConnectorX's errors, and its Rust panics (BaseException)
             if not _is_panic(e) and not isinstance(e, Exception):
                 raise
+            if "waiting for connection" in str(e):  # its pool gave up connecting, after about 30 s
+                raise SourceConnectionError(f"{self.connection.label}: cannot open a reading connection: "
+                                            f"{self.scrub(str(e))}") from None
             raise self._convert_error(e) from None
 
     def count_rows(self, meta: TableMetadata) -> int:
