@@ -1,6 +1,7 @@
 """Load throughput against the database's own bulk export, in the same run.
 
-    .venv/bin/python bench/load.py [rows]        (default 2,000,000; bin/test or bin/demo made .venv)
+    .venv/bin/python bench/load.py [rows] [postgresql|mariadb]
+        (default 2,000,000 rows, both databases; bin/test or bin/demo made .venv)
 
 Builds a 10-column table (bigint id, int, numeric(12,2), varchar, text, two timestamps, bool, json)
 in throwaway PostgreSQL and MariaDB databases, then for each:
@@ -18,6 +19,7 @@ pandas (only the emulator in the dev venv needs it), so the benchmark keeps it o
 """
 
 import importlib.abc
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,8 @@ class _WithoutPandas(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, _WithoutPandas())
+if os.environ.get("MALLOC_ARENA_MAX") is None:  # as bin/_setup.sh and infra/ set it for runs
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_ARENA_MAX": "2"})
 ROOT = Path(__file__).parents[1]
 sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
 
@@ -159,42 +163,51 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows):
 
 def main():
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
+    only = sys.argv[2] if len(sys.argv) > 2 else None
     extra = rows // 100
     print(f"RSS of this process after its imports: {_rss_mb()} MB")
     with tempfile.TemporaryDirectory() as data, BigQueryEmulator("bench-proj") as url:
         # one stream per run (no fan-out), so the peak RSS is measured against the table's size
         stack = Stack(Settings(project="bench-proj", bigquery_endpoint=url, data_dir=Path(data), run_lag_seconds=1,
                                fanout_rows=10 * rows))
+        if only in (None, "postgresql"):
+            bench_postgres(stack, rows, extra)
+        if only in (None, "mariadb"):
+            bench_mariadb(stack, rows, extra)
 
-        with postgres_database() as (name, db):
-            db.run(PG_TABLE)
-            db.run(PG_FILL.format(start=1, stop=rows))
-            db.run("CREATE INDEX bench_updated_at ON bench (updated_at)")  # a cursor column is indexed
-            db.run("ANALYZE bench")
-            pg = connections.create_connection(stack, {"name": "pg", "type": "postgresql", "host": "127.0.0.1",
-                                                       "database": name, "user": "postgres"})
-            bench("PostgreSQL", stack, pg["id"], "public",
-                  ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Xqc", "COPY (SELECT * FROM bench) TO STDOUT"],
-                  lambda: db.run(PG_FILL.replace("now() - interval '1 hour' - (g || ' milliseconds')::interval", "now()")
-                                 .format(start=rows + 1, stop=rows + extra)),
-                  rows)
-            db.close()
 
-        with mariadb_database() as (name, my):
+def bench_postgres(stack, rows, extra):
+    with postgres_database() as (name, db):
+        db.run(PG_TABLE)
+        db.run(PG_FILL.format(start=1, stop=rows))
+        db.run("CREATE INDEX bench_updated_at ON bench (updated_at)")  # a cursor column is indexed
+        db.run("ANALYZE bench")
+        pg = connections.create_connection(stack, {"name": "pg", "type": "postgresql", "host": "127.0.0.1",
+                                                   "database": name, "user": "postgres"})
+        bench("PostgreSQL", stack, pg["id"], "public",
+              ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Xqc", "COPY (SELECT * FROM bench) TO STDOUT"],
+              lambda: db.run(PG_FILL.replace("now() - interval '1 hour' - (g || ' milliseconds')::interval", "now()")
+                             .format(start=rows + 1, stop=rows + extra)),
+              rows)
+        db.close()
+
+
+def bench_mariadb(stack, rows, extra):
+    with mariadb_database() as (name, my):
+        with my.cursor() as cursor:
+            cursor.execute(MY_TABLE)
+            cursor.execute(MY_FILL.format(start=1, stop=rows))
+        maria = connections.create_connection(stack, {"name": "maria", "type": "mysql", "host": "127.0.0.1",
+                                                      "database": name, "user": "root"})
+
+        def add():
             with my.cursor() as cursor:
-                cursor.execute(MY_TABLE)
-                cursor.execute(MY_FILL.format(start=1, stop=rows))
-            maria = connections.create_connection(stack, {"name": "maria", "type": "mysql", "host": "127.0.0.1",
-                                                          "database": name, "user": "root"})
+                cursor.execute(MY_FILL.replace("NOW(6) - INTERVAL 1 HOUR - INTERVAL seq * 1000 MICROSECOND", "NOW(6)")
+                               .format(start=rows + 1, stop=rows + extra))
 
-            def add():
-                with my.cursor() as cursor:
-                    cursor.execute(MY_FILL.replace("NOW(6) - INTERVAL 1 HOUR - INTERVAL seq * 1000 MICROSECOND", "NOW(6)")
-                                   .format(start=rows + 1, stop=rows + extra))
-
-            bench("MariaDB", stack, maria["id"], name,
-                  ["mariadb", "-h", "127.0.0.1", "-u", "root", "--quick", "--batch", "-e", f"SELECT * FROM `{name}`.bench"],
-                  add, rows)
+        bench("MariaDB", stack, maria["id"], name,
+              ["mariadb", "-h", "127.0.0.1", "-u", "root", "--quick", "--batch", "-e", f"SELECT * FROM `{name}`.bench"],
+              add, rows)
 
 
 if __name__ == "__main__":

@@ -20,3 +20,6 @@ if [ "$(cat "$VENV/.requirements-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$VENV/.requirements-stamp"
 fi
 export PYTHONPATH="$ROOT/shared:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# Two malloc arenas, not one per thread: the bulk reader's threads free Arrow buffers that would
+# otherwise linger in many arenas and grow a run's memory with the table (README, Benchmarks).
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"

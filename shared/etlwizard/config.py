@@ -47,7 +47,7 @@ class Settings:
     lease_seconds: int = 3600
     # Rows per batch read from a source, and per load job into the staging table.
     batch_rows: int = 20_000
-    chunk_rows: int = 500_000
+    chunk_rows: int = 250_000
     # A window holding more rows than this is split into chunks of about this many rows, each a
     # message of its own: parallel run-job calls, checkpointed one by one.
     fanout_rows: int = 5_000_000

@@ -71,7 +71,10 @@ def test_topic_secret_prefix_and_environment_match_the_code(tf):
     env = local["function_env"]
     assert env["ETL_STACK"] == "gcp" and env["ETL_RUN_TOPIC"] == "${local.run_topic}"
     config_source = (ROOT / "shared" / "etlwizard" / "config.py").read_text()
-    assert all(f'"{name}"' in config_source for name in env), "every variable set is one config.py reads"
+    ours = [name for name in env if name.startswith("ETL_")]
+    assert all(f'"{name}"' in config_source for name in ours), "every ETL_ variable set is one config.py reads"
+    assert env["MALLOC_ARENA_MAX"] == "2"  # glibc's, for flat memory in runs
+    assert set(env) == {*ours, "MALLOC_ARENA_MAX"}
     wizard_env = {e["name"] for e in resources(tf, "google_cloud_run_v2_service")["wizard"]["template"][0]
                   ["containers"][0]["env"]}
     assert set(FUNCTION_URL_VARIABLES.values()) <= wizard_env
