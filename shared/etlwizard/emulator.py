@@ -1,9 +1,15 @@
-"""The BigQuery emulator (bqemulator, DuckDB inside) as a child process, for the embedded stack."""
+"""The BigQuery emulator (bqemulator, DuckDB inside) as a child process, for the embedded stack.
+
+It runs without its time-travel snapshots: bqemulator copies a whole table (CREATE TABLE AS SELECT)
+after every write to it, so a run appending N files to a staging table would cost O(N²) copying,
+and nothing here reads FOR SYSTEM_TIME AS OF. Started as `python -m etlwizard.emulator start ...`.
+"""
 
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -28,12 +34,13 @@ class BigQueryEmulator:
         self.port = port or free_port()
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
-        self._process = None
+        self._process = self._workdir = None
 
     def start(self) -> str:
-        args = [sys.executable, "-m", "bqemulator", "start", "--project", self.project,
+        args = [sys.executable, "-m", __name__, "start", "--project", self.project,
                 "--rest-port", str(self.port), "--grpc-port", str(free_port()), "--log-level", "warning"]
-        env = dict(os.environ)
+        package_root = str(Path(__file__).parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         if self.data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             args += ["--persistent", "--data-dir", str(self.data_dir)]
@@ -41,7 +48,9 @@ class BigQueryEmulator:
         else:
             args += ["--ephemeral"]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # DuckDB spills large statements to .tmp/ under its working directory: not the caller's
+        self._workdir = tempfile.TemporaryDirectory(prefix="etl-emulator-")
+        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self._workdir.name)
         self._wait_ready()
         return self.url
 
@@ -67,9 +76,30 @@ class BigQueryEmulator:
             except subprocess.TimeoutExpired:
                 self._process.kill()
         self._process = None
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
 
     def __enter__(self) -> str:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _serve() -> None:
+    """bqemulator's command line, with automatic snapshots off (see the module's docstring)."""
+    from bqemulator.cli import main
+    from bqemulator.versioning.snapshots import SnapshotManager
+
+    capture = SnapshotManager.capture
+
+    def user_snapshots_only(self, project_id, dataset_id, table_id, *, kind="AUTO"):
+        return None if kind == "AUTO" else capture(self, project_id, dataset_id, table_id, kind=kind)
+
+    SnapshotManager.capture = user_snapshots_only
+    main()
+
+
+if __name__ == "__main__":
+    _serve()
