@@ -125,11 +125,13 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 class ParquetSpool:
     """A temporary Parquet file that record batches are appended to, one row group per batch.
-    Dictionary encoding is off: it halves the writing time and the files are read once."""
+    No dictionaries and no statistics: the file is read once, whole, by a load job, and writing
+    them took more than half the time."""
 
     def __init__(self, schema: pa.Schema):
         self.file = tempfile.TemporaryFile()
-        self.writer = pq.ParquetWriter(self.file, schema, compression="snappy", use_dictionary=False)
+        self.writer = pq.ParquetWriter(self.file, schema, compression="snappy", use_dictionary=False,
+                                       write_statistics=False)
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:

@@ -205,8 +205,8 @@ def _load(stack: Stack, job: dict, run: dict):
             return False, None
         warehouse.create_staging(dataset, staging, columns)
         try:
-            _stage(stack, source, meta, columns, _split_column(job, meta, cursor), lower, upper, dataset, staging,
-                   run)
+            _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run,
+                   split=_split_column(job, meta, cursor))
             _commit(stack, job, columns, cursor, lower, upper, dataset, table, warehouse.quoted(dataset, staging),
                     run["id"])
         finally:
@@ -315,7 +315,8 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> dict | None
             lower, upper = (chunk["lower"], chunk["upper"]) if kind == "INT64" else (
                 _parse_bound(chunk["lower"], kind), _parse_bound(chunk["upper"], kind))
             stack.warehouse.create_staging(dataset, staging, columns)
-            _stage(stack, source, meta, columns, split, lower, upper, dataset, staging, progress, checkpoint=False)
+            _stage(stack, source, meta, columns, split, lower, upper, dataset, staging, progress, checkpoint=False,
+                   split=split)
     except Exception as e:
         error = _message(e)
         stack.store.transact(runs, run_id, lambda r: _failed(r, index, error))
@@ -391,12 +392,13 @@ def _resume_point(stack: Stack, job: dict, kind: str):
     return value
 
 
-def _stage(stack, source, meta, columns, column, lower, upper, dataset, staging, run, checkpoint=True) -> None:
-    """Stream the rows with lower <= column < upper (every row when column is None) into Parquet files
+def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run, checkpoint=True,
+           split=None) -> None:
+    """Stream the rows with lower <= cursor < upper (every row when cursor is None) into Parquet files
     on disk, settings.chunk_rows rows per file, each file one load job into the staging table. A file
-    loads in the background while the next is written, at most one load in flight. The window is read
-    in slices of about chunk_rows rows: a bulk reader runs ahead of a slow load, and a slice bounds
-    how far, so memory stays flat in the table's size."""
+    loads in the background while the next is written, at most one load in flight. Where there is a
+    split column the window is read in slices of about chunk_rows rows: a bulk reader runs ahead of a
+    slow load, and a slice bounds how far, so memory stays flat in the table's size."""
     settings, warehouse = stack.settings, stack.warehouse
     schema = arrow_schema(columns, warehouse.emulated)
     spool = loading = None
@@ -418,8 +420,11 @@ def _stage(stack, source, meta, columns, column, lower, upper, dataset, staging,
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-load") as loader:
         try:
-            slices = _slices(source, meta, column, lower, upper, settings.chunk_rows) if column else [(lower, upper)]
-            batches = (item for lo, hi in slices for item in source.read_arrow(
+            windows = [(cursor, lower, upper)]
+            if split is not None:
+                slices = _slices(source, meta, split, lower, upper, settings.chunk_rows)
+                windows = [(split, lo, hi) for lo, hi in slices] if len(slices) > 1 else windows
+            batches = (item for column, lo, hi in windows for item in source.read_arrow(
                 meta, columns, column, lo, hi, settings.batch_rows, warehouse.emulated))
             for batch, dropped in batches:
                 spool = spool or ParquetSpool(schema)

@@ -163,8 +163,9 @@ class PostgresSource(SqlSource):
         return not any(c.mode == "REPEATED" for c in columns)  # arrays take the row path
 
     def bulk_expression(self, column):
-        """Numbers and times of day as text Arrow parses: ConnectorX reads numeric as a float and
-        '24:00:00' as midnight. Dates and timestamps arrive binary; conform() rejects infinity."""
+        """Numerics, reals and times of day as text Arrow parses exactly: ConnectorX rejects most
+        numeric scales, widens real 1.1 to 1.100000023841858 and reads '24:00:00' as midnight.
+        Dates and timestamps arrive binary; conform() rejects infinity and BC."""
         if column.bigquery_type in ("NUMERIC", "BIGNUMERIC", "TIME") or column.source_type == "real":
             return f"({self.select_expression(column)})::text"
         return self.select_expression(column)
