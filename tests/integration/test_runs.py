@@ -302,3 +302,27 @@ def test_a_running_run_reports_its_rows_as_it_goes(client, stack, pg, pg_sql, da
         assert reported[-1] == ("succeeded", 300_000)
     finally:
         pg_sql(f"DROP TABLE {name}")
+
+
+def test_a_password_with_url_characters_reaches_the_bulk_reader(client, stack, mysql_db, dataset, caplog):
+    """The bulk reader takes a connection URL: the password is escaped in it, and never shows."""
+    user, password = f"etl_{uuid.uuid4().hex[:8]}", "p@ss:w/rd%?#&= x"
+    admin = pymysql.connect(host=mysql_db["host"], port=mysql_db["port"], user="root", password="", autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+        cursor.execute(f"GRANT SELECT ON `{mysql_db['database']}`.* TO %s@'%%'", (user,))
+    try:
+        body = {"name": "escaped", "type": "mysql", **mysql_db, "user": user, "password": password}
+        cid = client.post("/api/connections/", json=body).get_json()["connection"]["id"]
+        response = client.post("/api/etl/jobs/", json={
+            "name": "escaped", "connection_id": cid, "schema_name": mysql_db["database"], "table_name": "all_types",
+            "selected_columns": ["id", "c_varchar", "c_decimal"], "load_type": "catalog",
+            "destination": {"mode": "new", "dataset": dataset, "table": "escaped"}})
+        assert response.status_code == 201, response.get_json()
+        run = runner.run_job(stack, response.get_json()["job"]["id"])
+        assert (run["status"], run["rows"]) == ("succeeded", 2)
+        assert password not in json.dumps(run) and password not in caplog.text
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute("DROP USER %s@'%%'", (user,))
+        admin.close()

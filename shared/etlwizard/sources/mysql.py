@@ -129,7 +129,9 @@ class MySqlSource(SqlSource):
     bulk_session = ["SET time_zone = '+00:00'"]  # TIMESTAMP values as UTC text
 
     def bulk_url(self):
-        return f"{super().bulk_url()}?tcp_connect_timeout_ms={int(self.settings.connect_timeout * 1000)}"
+        # TCP keepalives: a server gone silent mid-read fails the run instead of holding it
+        return (f"{super().bulk_url()}?tcp_connect_timeout_ms={int(self.settings.connect_timeout * 1000)}"
+                "&tcp_keepalive_time_ms=30000")
 
     def bulk_expression(self, column):
         """Integers, doubles, strings and bytes natively; BIT as a number; the rest (decimals,

@@ -157,7 +157,10 @@ class PostgresSource(SqlSource):
     bulk_url_scheme = "postgresql"
 
     def bulk_url(self):
-        return f"{super().bulk_url()}?connect_timeout={int(self.settings.connect_timeout)}&application_name=etl-wizard"
+        # TCP keepalives: a server gone silent mid-read fails the run within about a minute
+        return (f"{super().bulk_url()}?connect_timeout={int(self.settings.connect_timeout)}"
+                "&application_name=etl-wizard&keepalives=1&keepalives_idle=30&keepalives_interval=10"
+                "&keepalives_retries=3")
 
     def bulk_readable(self, columns):
         return not any(c.mode == "REPEATED" for c in columns)  # arrays take the row path
