@@ -6,6 +6,8 @@ import io
 import json
 import logging
 import random
+import signal
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -91,6 +93,7 @@ def main() -> None:
     emulator = BigQueryEmulator(settings.project, settings.data_dir / "bigquery",
                                 log_path=settings.data_dir / "bigquery.log")
     settings = replace(settings, bigquery_endpoint=emulator.start())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a plain `kill` stops the emulator too
     try:
         stack = Stack(settings)
         seed_sample_dataset(make_client(settings))

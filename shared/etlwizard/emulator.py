@@ -30,7 +30,7 @@ class BigQueryEmulator:
     def __init__(self, project: str, data_dir: Path | None = None, port: int | None = None,
                  log_path: Path | None = None):
         self.project = project
-        self.data_dir = Path(data_dir) if data_dir else None
+        self.data_dir = Path(data_dir).resolve() if data_dir else None  # the child runs elsewhere
         self.port = port or free_port()
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
