@@ -39,8 +39,8 @@ class BigQueryEmulator:
     def start(self) -> str:
         args = [sys.executable, "-m", __name__, "start", "--project", self.project,
                 "--rest-port", str(self.port), "--grpc-port", str(free_port()), "--log-level", "warning"]
-        package_root = str(Path(__file__).parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        paths = [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")]  # where etlwizard is
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         if self.data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             args += ["--persistent", "--data-dir", str(self.data_dir)]
@@ -50,7 +50,8 @@ class BigQueryEmulator:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         # DuckDB spills large statements to .tmp/ under its working directory: not the caller's
         self._workdir = tempfile.TemporaryDirectory(prefix="etl-emulator-")
-        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self._workdir.name)
+        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         cwd=self._workdir.name)
         self._wait_ready()
         return self.url
 

@@ -159,9 +159,13 @@ class MySqlSource(SqlSource):
             return _bool
         if source_type.startswith("bit"):
             return _bits
-        if source_type.startswith("set("):
-            return _set_text
         return None
+
+    def select_expression(self, column):
+        """A SET as MySQL's own text ('x,z', members in definition order), as the bulk reader has it."""
+        if column.source_type.lower().startswith("set("):
+            return f"CAST({self.quote(column.name)} AS CHAR)"
+        return super().select_expression(column)
 
 
 def _no_zero_date(value):
@@ -178,7 +182,3 @@ def _bool(value):
 
 def _bits(value):
     return int.from_bytes(value, "big")
-
-
-def _set_text(value):
-    return ",".join(sorted(value)) if isinstance(value, set) else value
