@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from etlwizard.stack import Stack
 from web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,19 +31,14 @@ def browser():
 
 
 @pytest.fixture
-def live_stack(settings):
-    return Stack(settings)
-
-
-@pytest.fixture
-def server(live_stack):
-    app = create_app(stack=live_stack)
+def server(stack):
+    app = create_app(stack=stack)
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{http.server_port}"
     http.shutdown()
-    live_stack.publisher.drain()
+    stack.publisher.drain()
 
 
 @pytest.fixture

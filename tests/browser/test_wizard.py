@@ -10,10 +10,10 @@ from etlwizard.model import Column
 
 
 @pytest.fixture
-def pg_connection(live_stack, postgres_db):
+def pg_connection(stack, postgres_db):
     from etlwizard import connections
 
-    return connections.create_connection(live_stack, {"name": "Shop DB", "type": "postgresql", **postgres_db})
+    return connections.create_connection(stack, {"name": "Shop DB", "type": "postgresql", **postgres_db})
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def choose_table(page, connection_name, table):
     next_step(page)
 
 
-def test_transactional_job_through_the_wizard(page, server, pg_connection, dataset, live_stack):
+def test_transactional_job_through_the_wizard(page, server, pg_connection, dataset, stack):
     page.goto(server + "/")
     expect(page.get_by_role("heading", name="1. Select a connection")).to_be_visible()
     next_step(page)  # nothing chosen yet
@@ -90,9 +90,9 @@ def test_transactional_job_through_the_wizard(page, server, pg_connection, datas
     expect(page.locator("#history-chart rect.bar")).to_have_count(1)
 
 
-def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connection, dataset, live_stack):
+def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connection, dataset, stack):
     # An existing table whose amount column is FLOAT64: loading NUMERIC into it is a widening.
-    live_stack.warehouse.create_table(dataset, "ledger", [
+    stack.warehouse.create_table(dataset, "ledger", [
         Column("region", "text", "STRING", False, "REQUIRED"), Column("order_no", "integer", "INT64", False, "REQUIRED"),
         Column("amount", "numeric", "FLOAT64", True)])
     page.goto(server + "/")
@@ -114,7 +114,7 @@ def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connec
     expect(page.locator("#next-runs")).to_have_text("Runs only when you press Run now.")
     page.get_by_role("button", name="Create job").click()
     expect(page.locator("#created")).to_contain_text("created")
-    columns = [c["name"] for c in live_stack.warehouse.describe_table(dataset, "ledger")["columns"]]
+    columns = [c["name"] for c in stack.warehouse.describe_table(dataset, "ledger")["columns"]]
     assert "modified_at" in columns
 
 
@@ -133,10 +133,10 @@ def test_invalid_cron_is_rejected_with_its_message(page, server, pg_connection, 
     expect(page.locator("#created")).to_be_empty()
 
 
-def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, dataset, live_stack):
+def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, dataset, stack):
     from etlwizard import jobs
 
-    jobs.create_job(live_stack, {
+    jobs.create_job(stack, {
         "name": "Edit me", "connection_id": pg_connection["id"], "schema_name": "public", "table_name": "composite_pk",
         "selected_columns": ["region", "order_no", "modified_at"], "load_type": "transactional",
         "timestamp_column": "modified_at", "historical_backfill": "all",
@@ -155,7 +155,7 @@ def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, 
     dialog.get_by_role("button", name="Save").click()
     expect(page.locator("#jobs-status")).to_have_text("Edit me saved.")
     expect(row).to_contain_text("weekly · 0 6 * * 5 (UTC)")
-    columns = [c["name"] for c in live_stack.warehouse.describe_table(dataset, "edited")["columns"]]
+    columns = [c["name"] for c in stack.warehouse.describe_table(dataset, "edited")["columns"]]
     assert "amount" in columns
 
     row.get_by_role("button", name="Pause Edit me").click()
@@ -169,7 +169,7 @@ def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, 
     page.get_by_role("button", name="Delete job").click()
     expect(page.locator("#jobs-status")).to_have_text("Edit me deleted; the table was kept.")
     expect(row).to_have_count(0)
-    assert live_stack.warehouse.exists(dataset, "edited")
+    assert stack.warehouse.exists(dataset, "edited")
 
 
 def test_keyboard_only_through_the_first_steps(page, server, pg_connection):
