@@ -126,11 +126,12 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 class ParquetSpool:
     """A temporary Parquet file that record batches are appended to, one row group per batch.
     No dictionaries and no statistics: the file is read once, whole, by a load job, and writing
-    them took more than half the time."""
+    them took more than half the time. Zstandard: a quarter of snappy's bytes to upload (19 against
+    72 MB for the benchmark's 2M rows) for a few percent more writing time."""
 
     def __init__(self, schema: pa.Schema):
         self.file = tempfile.TemporaryFile()
-        self.writer = pq.ParquetWriter(self.file, schema, compression="snappy", use_dictionary=False,
+        self.writer = pq.ParquetWriter(self.file, schema, compression="zstd", use_dictionary=False,
                                        write_statistics=False)
         self.rows = 0
 

@@ -396,9 +396,9 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
            split=None) -> None:
     """Stream the rows with lower <= cursor < upper (every row when cursor is None) into Parquet files
     on disk, settings.chunk_rows rows per file, each file one load job into the staging table. A file
-    loads in the background while the next is written, at most one load in flight. Where there is a
-    split column the window is read in slices of about chunk_rows rows: a bulk reader runs ahead of a
-    slow load, and a slice bounds how far, so memory stays flat in the table's size."""
+    loads in the background while the next is written, at most one load in flight. A bulk reader that
+    runs ahead of a slow load (source.reads_ahead) reads the window in slices of about chunk_rows rows
+    on the split column, which bounds how far, so memory stays flat in the table's size."""
     settings, warehouse = stack.settings, stack.warehouse
     schema = arrow_schema(columns, warehouse.emulated)
     spool = loading = None
@@ -421,7 +421,7 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-load") as loader:
         try:
             windows = [(cursor, lower, upper)]
-            if split is not None:
+            if split is not None and source.reads_ahead:
                 slices = _slices(source, meta, split, lower, upper, settings.chunk_rows)
                 windows = [(split, lo, hi) for lo, hi in slices] if len(slices) > 1 else windows
             batches = (item for column, lo, hi in windows for item in source.read_arrow(

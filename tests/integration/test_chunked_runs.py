@@ -132,8 +132,9 @@ def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
 @pytest.mark.parametrize("kind, load_type", [("postgresql", "transactional"), ("postgresql", "catalog"),
                                              ("mysql", "transactional"), ("mysql", "catalog")])
 def test_a_window_read_in_slices_loads_each_row_once(settings, postgres_db, mysql_db, monkeypatch, kind, load_type):
-    """A run reads its window in slices of about chunk_rows rows (the bulk reader runs ahead of a slow
-    load, a slice bounds how far): rows sharing a cursor value at a slice's edge land once."""
+    """MySQL's bulk reader runs ahead of a slow load, so a run reads its window in slices of about
+    chunk_rows rows, which bounds how far: rows sharing a cursor value at a slice's edge land once.
+    PostgreSQL's reads only as fast as the run takes its batches: one query, files of chunk_rows."""
     from etlwizard.sources.base import SqlSource
 
     stack = Stack(replace(settings, chunk_rows=100, batch_rows=30))
@@ -173,8 +174,11 @@ def test_a_window_read_in_slices_loads_each_row_once(settings, postgres_db, mysq
         job = response.get_json()["job"]
         run = runner.run_job(stack, job["id"])
         assert (run["status"], run["rows"]) == ("succeeded", 1000)
-        assert len(reads) >= 8  # about 1000 / 100 slices
-        assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(reads, reads[1:]))  # edge to edge
+        if kind == "mysql":
+            assert len(reads) >= 8  # about 1000 / 100 slices
+            assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(reads, reads[1:]))  # edge to edge
+        else:
+            assert len(reads) == 1
         dataset = job["destination"]["dataset"]
         (counts,) = stack.warehouse.query(
             f"SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM {stack.warehouse.quoted(dataset, 'sliced')}")

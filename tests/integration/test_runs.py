@@ -229,6 +229,31 @@ def test_a_failed_run_is_recorded_and_frees_the_job(client, stack, pg, pg_sql, d
     assert "lease" not in stored and stored["watermark"] is None
 
 
+@pytest.mark.parametrize("failing, error, detail", [
+    ("1 / (g - 300)", "connection 'pg': PostgreSQL error 22012:", "division by zero"),  # the server's error
+    ("CASE WHEN g = 300 THEN pg_terminate_backend(pg_backend_pid())::int END",  # the connection drops
+     "connection 'pg': lost the connection to PostgreSQL at", "terminating connection"),
+])
+def test_a_source_failing_mid_read_fails_the_run_readably(client, stack, pg, pg_sql, dataset, failing, error, detail):
+    """The bulk reader's own errors (from ADBC, in the middle of COPY) reach the run history readably,
+    and nothing of the half-read table lands."""
+    name = f"fails_{uuid.uuid4().hex[:8]}"
+    pg_sql(f"CREATE VIEW {name} AS SELECT g AS id, {failing} AS n, now() - interval '1 day' AS at "
+           "FROM generate_series(1, 100000) g")
+    try:
+        job = make_job(client, pg, name, dataset, selected_columns=["id", "n", "at"], load_type="catalog",
+                       timestamp_column=None, primary_key=[])  # no key: no statistics query first
+        with pytest.raises(Exception):
+            run(stack, job["id"])
+        (failed,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+        assert failed["status"] == "failed"
+        assert failed["error"].startswith(error) and detail in failed["error"], failed["error"]
+        assert client.get(f"/api/etl/datasets/{dataset}/tables/events/").get_json()["table"]["row_count"] == 0
+        assert "lease" not in get_job(stack, job["id"])
+    finally:
+        pg_sql(f"DROP VIEW {name}")
+
+
 def test_a_scheduled_trigger_of_a_paused_job_does_nothing(client, stack, pg, pg_sql, table, dataset):
     job = make_job(client, pg, table, dataset, schedule={"type": "hourly", "time": "5"})
     client.post(f"/api/etl/jobs/{job['id']}/pause/")

@@ -16,12 +16,11 @@ from abc import ABC, abstractmethod
 from datetime import date, datetime
 from urllib.parse import quote
 
-import connectorx
 import pyarrow as pa
 
 from ..columnar import arrow_schema, conform, rows_to_batch
 from ..config import Settings
-from ..errors import EtlError, SourceConnectionError, SourceQueryError
+from ..errors import SourceQueryError
 from ..model import Column, Connection, TableMetadata
 from ..typemap import CURSOR_TYPES, BigQueryType
 from ..values import to_json
@@ -29,6 +28,7 @@ from ..values import to_json
 
 class Source(ABC):
     type: str  # the Connection.type this class serves
+    reads_ahead = False  # whether read_arrow buffers ahead of a slow consumer without limit
 
     def __init__(self, connection: Connection, password: str, settings: Settings):
         self.connection = connection
@@ -224,10 +224,7 @@ class SqlSource(Source):
         """Yield lists of row tuples without holding the result in memory (the row path)."""
         raise NotImplementedError
 
-    # --- The bulk path: ConnectorX reads the SELECT straight into Arrow, no row passes through Python.
-
-    bulk_url_scheme: str
-    bulk_session: list[str] = []  # statements run before the SELECT
+    # --- The bulk path: a reader in C or Rust turns the SELECT into Arrow, no row passes through Python.
 
     def bulk_expression(self, column: Column) -> str:
         """How the bulk reader selects a column: natively, or as text Arrow parses."""
@@ -236,11 +233,16 @@ class SqlSource(Source):
     def bulk_readable(self, columns: list[Column]) -> bool:
         return True
 
-    def bulk_url(self) -> str:
+    def bulk_url(self, scheme: str) -> str:
         c = self.connection
         credentials = quote(c.user, safe="") + (":" + quote(self._password, safe="") if self._password else "")
         host = f"[{c.host}]" if ":" in c.host else c.host  # an IPv6 address
-        return f"{self.bulk_url_scheme}://{credentials}@{host}:{c.port}/{quote(c.database, safe='')}"
+        return f"{scheme}://{credentials}@{host}:{c.port}/{quote(c.database, safe='')}"
+
+    @abstractmethod
+    def bulk_batches(self, sql: str, batch_size: int):
+        """Yield the SELECT's rows as Arrow record batches (of about batch_size rows, or of the
+        reader's own size); errors converted to Source*Error."""
 
     def read_arrow(self, meta, columns, cursor, lower, upper, batch_size, emulated):
         if not self.bulk_readable(columns):
@@ -250,22 +252,13 @@ class SqlSource(Source):
         select = ", ".join(self.bulk_expression(c) for c in columns)
         sql = f"SELECT {select} FROM {self.table_sql(meta)}{self.window_sql(cursor, lower, upper)}"
         try:
-            reader = connectorx.read_sql(self.bulk_url(), sql, return_type="arrow_stream", batch_size=batch_size,
-                                         pre_execution_query=self.bulk_session or None)
-            for batch in reader:
-                yield conform(batch, schema), 0
+            for batch in self.bulk_batches(sql, batch_size):
+                batch = conform(batch, schema)
+                for start in range(0, batch.num_rows, batch_size):  # a reader may batch by bytes
+                    yield batch.slice(start, batch_size), 0
         except pa.ArrowInvalid as e:  # e.g. 'infinity' timestamps, NaN numerics: no BigQuery value
             raise SourceQueryError(f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
                                    f"has no BigQuery equivalent: {e}") from None
-        except EtlError:
-            raise
-        except BaseException as e:  # ConnectorX's errors, and its Rust panics (BaseException)
-            if not _is_panic(e) and not isinstance(e, Exception):
-                raise
-            if "waiting for connection" in str(e):  # its pool gave up connecting, after about 30 s
-                raise SourceConnectionError(f"{self.connection.label}: cannot open a reading connection: "
-                                            f"{self.scrub(str(e))}") from None
-            raise self._convert_error(e) from None
 
     def count_rows(self, meta: TableMetadata) -> int:
         return self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]
@@ -278,10 +271,6 @@ class SqlSource(Source):
 
 
 _BOUND = re.compile(r"[0-9:. +\-]+")
-
-
-def _is_panic(error: BaseException) -> bool:
-    return type(error).__name__ == "PanicException"
 
 
 def _readable(column: Column, value):

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timezone
 
+import connectorx
 import pymysql
 import pymysql.err
 
@@ -125,13 +126,24 @@ class MySqlSource(SqlSource):
         local = self.query("SELECT CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)")[0][0]
         return local.date() if cursor.bigquery_type == "DATE" else local
 
-    bulk_url_scheme = "mysql"
-    bulk_session = ["SET time_zone = '+00:00'"]  # TIMESTAMP values as UTC text
+    reads_ahead = True  # ConnectorX buffers ahead of a slow consumer: runs read in slices
 
-    def bulk_url(self):
+    def bulk_batches(self, sql, batch_size):
+        """ConnectorX (Rust, MySQL's binary protocol) into Arrow: about as fast as `mariadb --quick`,
+        where pymysql parses every value in Python."""
         # TCP keepalives: a server gone silent mid-read fails the run instead of holding it
-        return (f"{super().bulk_url()}?tcp_connect_timeout_ms={int(self.settings.connect_timeout * 1000)}"
-                "&tcp_keepalive_time_ms=30000")
+        url = (f"{self.bulk_url('mysql')}?tcp_connect_timeout_ms={int(self.settings.connect_timeout * 1000)}"
+               "&tcp_keepalive_time_ms=30000")
+        try:
+            yield from connectorx.read_sql(url, sql, return_type="arrow_stream", batch_size=batch_size,
+                                           pre_execution_query=["SET time_zone = '+00:00'"])  # TIMESTAMPs as UTC
+        except BaseException as e:  # ConnectorX's errors, and its Rust panics (BaseException)
+            if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
+                raise
+            if "waiting for connection" in str(e):  # its pool gave up connecting, after about 30 s
+                raise SourceConnectionError(f"{self.connection.label}: cannot open a reading connection: "
+                                            f"{self.scrub(str(e))}") from None
+            raise self._convert_error(e) from None
 
     def bulk_expression(self, column):
         """Integers, doubles, strings and bytes natively; BIT as a number; the rest (decimals,

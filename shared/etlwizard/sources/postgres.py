@@ -1,8 +1,12 @@
-"""PostgreSQL: pg8000 for the catalog, previews and tables with arrays, ConnectorX for loads."""
+"""PostgreSQL: pg8000 for the catalog, previews and tables with arrays, ADBC for loads."""
 
+import re
 import socket
 from contextlib import contextmanager
 
+import adbc_driver_manager
+import adbc_driver_postgresql.dbapi as adbc_postgresql
+from adbc_driver_manager._reader import AdbcRecordBatchReader
 import pg8000.dbapi
 import pg8000.exceptions
 
@@ -79,18 +83,22 @@ class PostgresSource(SqlSource):
 
     def _convert_error(self, error):
         c = self.connection
-        if isinstance(error, pg8000.exceptions.DatabaseError) and error.args and isinstance(error.args[0], dict):
-            code, message = error.args[0].get("C", ""), self.scrub(error.args[0].get("M", ""))
+        server = _server_error(error)
+        if server is not None:
+            code, message = server[0], self.scrub(server[1])
             if code.startswith("28"):
                 return SourceAuthError(f"{c.label}: PostgreSQL refused user '{c.user}': {message}")
             if code == "3D000":
                 return SourceConnectionError(f"{c.label}: {message}")
+            if code.startswith(("08", "57P")):  # connection failures, the server shutting down or ending ours
+                return SourceConnectionError(
+                    f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({message})")
             if code == "42P01":
                 return NotFound(f"{c.label}: {message}")
             return SourceQueryError(f"{c.label}: PostgreSQL error {code}: {message}")
-        if isinstance(error, (OSError, pg8000.exceptions.InterfaceError)):
+        if isinstance(error, (OSError, pg8000.exceptions.InterfaceError, adbc_driver_manager.OperationalError)):
             return SourceConnectionError(
-                f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({self.scrub(str(error))})"
+                f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({self.scrub(str(error)).strip()})"
             )
         return SourceQueryError(f"{c.label}: {self.scrub(str(error))}")
 
@@ -154,22 +162,32 @@ class PostgresSource(SqlSource):
                     return
                 yield rows
 
-    bulk_url_scheme = "postgresql"
-
-    def bulk_url(self):
+    def bulk_batches(self, sql, batch_size):
+        """Apache Arrow's ADBC driver (C, libpq): COPY ... TO STDOUT (FORMAT binary) decoded straight
+        into Arrow, about 16 MB a batch, read only as fast as the run takes them."""
         # TCP keepalives: a server gone silent mid-read fails the run within about a minute
-        return (f"{super().bulk_url()}?connect_timeout={int(self.settings.connect_timeout)}"
-                "&application_name=etl-wizard&keepalives=1&keepalives_idle=30&keepalives_interval=10"
-                "&keepalives_retries=3")
+        url = (f"{self.bulk_url('postgresql')}?connect_timeout={int(self.settings.connect_timeout)}"
+               "&application_name=etl-wizard&keepalives=1&keepalives_idle=30&keepalives_interval=10"
+               "&keepalives_count=3")
+        try:
+            with adbc_postgresql.connect(url, autocommit=True) as db, db.cursor() as cursor:
+                cursor.execute(sql)
+                # ADBC's own reader class: the plain pyarrow reader fetch_record_batch() returns
+                # drops a failure's SQLSTATE (apache/arrow-adbc#1523)
+                stream = cursor.fetch_arrow()  # held: freeing it releases the stream
+                yield from AdbcRecordBatchReader._import_from_c(stream.address)
+        except adbc_driver_manager.Error as e:
+            raise self._convert_error(e) from None
 
     def bulk_readable(self, columns):
         return not any(c.mode == "REPEATED" for c in columns)  # arrays take the row path
 
     def bulk_expression(self, column):
-        """Numerics, reals and times of day as text Arrow parses exactly: ConnectorX rejects most
-        numeric scales, widens real 1.1 to 1.100000023841858 and reads '24:00:00' as midnight.
-        Dates and timestamps arrive binary; conform() rejects infinity and BC."""
-        if column.bigquery_type in ("NUMERIC", "BIGNUMERIC", "TIME") or column.source_type == "real":
+        """Numerics, reals, times of day and JSON as text Arrow parses exactly (the server's text
+        is cheaper than decoding the binary forms; real widens 1.1 to 1.100000023841858 as a double,
+        and a time of '24:00:00' must fail, not pass as a value BigQuery has not). Dates and
+        timestamps arrive binary; conform() rejects infinity and BC."""
+        if column.bigquery_type in ("NUMERIC", "BIGNUMERIC", "TIME", "JSON") or column.source_type == "real":
             return f"({self.select_expression(column)})::text"
         return self.select_expression(column)
 
@@ -186,3 +204,14 @@ class PostgresSource(SqlSource):
         if column.bigquery_type == "STRING":  # enums, inet, interval, uuid, unknown types: as text
             return f"{name}::text[]" if column.mode == "REPEATED" else f"{name}::text"
         return name
+
+
+def _server_error(error) -> tuple[str, str] | None:
+    """(SQLSTATE, message) of an error the server reported, through pg8000 or ADBC."""
+    if isinstance(error, pg8000.exceptions.DatabaseError) and error.args and isinstance(error.args[0], dict):
+        return error.args[0].get("C", ""), error.args[0].get("M", "")
+    if isinstance(error, adbc_driver_manager.Error) and error.sqlstate:
+        # 'NOT_FOUND: Failed to prepare query: ERROR:  relation "x" does not exist\nLINE 1: ...'
+        found = re.search(r"(?:ERROR|FATAL|PANIC):\s+(.*)", str(error))
+        return error.sqlstate, found.group(1) if found else str(error)
+    return None
