@@ -10,6 +10,7 @@ in throwaway PostgreSQL and MariaDB databases, then for each:
   extract    the table read by the load's bulk reader into Parquet files, without loading them: the
              part of a run that uses this machine's cores in production, where BigQuery loads and merges
   full       a catalog run into the embedded warehouse (the BigQuery emulator, on the same cores)
+  replace    the same catalog job run again: its snapshot replaces the first one's rows
   increment  a transactional run picking up 1% new rows after a full load
 and prints rows/s, MB/s (of the reference's text output), the ratio, and this process's peak RSS
 during each step. Before the steps: the table vacuumed (PostgreSQL) or its pages written back
@@ -156,8 +157,10 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows):
     seconds, extracted, peak = timed(lambda: extract(stack, connection_id, schema))
     report("extract", extracted, seconds, reference_rate, text_bytes, peak)
     dataset = f"bench_{uuid.uuid4().hex[:6]}"
-    _, seconds, run, peak = run_once(stack, connection_id, schema, dataset, "catalog")
+    catalog, seconds, run, peak = run_once(stack, connection_id, schema, dataset, "catalog")
     report("full", run["rows"], seconds, reference_rate, text_bytes, peak)
+    seconds, run, peak = timed(lambda: runner.run_job(stack, catalog["id"]))
+    report("replace", run["rows"], seconds, reference_rate, text_bytes, peak)
     job, _, _, _ = run_once(stack, connection_id, schema, dataset, "transactional")
     add_rows()
     time.sleep(stack.settings.run_lag_seconds + 1)

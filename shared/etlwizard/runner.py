@@ -475,6 +475,10 @@ def _commit(stack, job, columns, cursor, lower, upper, dataset, table, source_sq
                 params.append(bigquery.ScalarQueryParameter("lower", cursor.bigquery_type, lower))
             scope += f" AND T.{_q(cursor.name)} < @upper"
             params.append(bigquery.ScalarQueryParameter("upper", cursor.bigquery_type, upper))
-        sql = (f"MERGE {target} T USING {source_table} S ON FALSE "
+        # ON FALSE, as an equality that never holds (S._etl_no_match is NULL): engines hash-join an
+        # equality, where DuckDB (the emulator) compares every pair under ON FALSE, which made
+        # replacing 80,000 rows take 8 s and 2M rows hours
+        sql = (f"MERGE {target} T USING (SELECT *, CAST(NULL AS STRING) AS _etl_no_match FROM {source_table}) S "
+               f"ON T.{RUN_ID} = S._etl_no_match "
                f"WHEN NOT MATCHED THEN {insert} WHEN NOT MATCHED BY SOURCE AND {scope} THEN DELETE")
     stack.warehouse.query(sql, params)

@@ -131,7 +131,7 @@ def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
 
 @pytest.mark.parametrize("kind, load_type", [("postgresql", "transactional"), ("postgresql", "catalog"),
                                              ("mysql", "transactional"), ("mysql", "catalog")])
-def test_a_window_read_in_slices_loads_each_row_once(settings, postgres_db, mysql_db, monkeypatch, kind, load_type):
+def test_a_window_loads_each_row_once_read_in_slices_or_not(settings, postgres_db, mysql_db, monkeypatch, kind, load_type):
     """MySQL's bulk reader runs ahead of a slow load, so a run reads its window in slices of about
     chunk_rows rows, which bounds how far: rows sharing a cursor value at a slice's edge land once.
     PostgreSQL's reads only as fast as the run takes its batches: one query, files of chunk_rows."""
@@ -163,6 +163,9 @@ def test_a_window_read_in_slices_loads_each_row_once(settings, postgres_db, mysq
         return read_arrow(self, meta, columns, column, lower, upper, *args)
 
     monkeypatch.setattr(SqlSource, "read_arrow", spy)
+    loads = []
+    load_parquet = stack.warehouse.load_parquet
+    monkeypatch.setattr(stack.warehouse, "load_parquet", lambda *args: loads.append(1) or load_parquet(*args))
     try:
         cid = client.post("/api/connections/", json={"name": "src", "type": kind, **connection}).get_json()["connection"]["id"]
         response = client.post("/api/etl/jobs/", json={
@@ -179,6 +182,7 @@ def test_a_window_read_in_slices_loads_each_row_once(settings, postgres_db, mysq
             assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(reads, reads[1:]))  # edge to edge
         else:
             assert len(reads) == 1
+        assert len(loads) >= 8  # files of about chunk_rows rows, one load job each
         dataset = job["destination"]["dataset"]
         (counts,) = stack.warehouse.query(
             f"SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM {stack.warehouse.quoted(dataset, 'sliced')}")
