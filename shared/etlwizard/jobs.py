@@ -17,7 +17,7 @@ from .model import (DESTINATION_MODES, LOAD_TYPES, Column, TableMetadata, backfi
                     require_object, require_text, source_id)
 from .scheduling import Schedule, run_message
 from .stack import Stack
-from .warehouse import check_dataset, check_table
+from .warehouse import METADATA_PREFIX, check_dataset, check_table
 
 log = logging.getLogger(__name__)
 COLLECTION = "jobs"
@@ -71,6 +71,9 @@ def _selected(meta: TableMetadata, names: list[str], field: str) -> list[Column]
         column = meta.column(name)
         if column is None:
             raise InvalidInput(field, f"column {name!r} is not in {meta.schema_name}.{meta.table_name}")
+        if name.lower().startswith(METADATA_PREFIX):
+            raise InvalidInput(field, f"column {name!r}: names starting with {METADATA_PREFIX} are kept for "
+                                      "the load's own columns in BigQuery")
         columns.append(column)
     return columns
 

@@ -19,6 +19,7 @@ from .errors import Conflict, DestinationError, InvalidInput, NotFound
 from .model import Column
 from .values import to_json
 
+METADATA_PREFIX = "_etl_"  # no selected column may start with it
 SOURCE_ID = "_etl_source_id"
 RUN_ID = "_etl_run_id"
 LOADED_AT = "_etl_loaded_at"

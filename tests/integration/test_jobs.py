@@ -132,6 +132,24 @@ def test_unknown_connection_or_table_is_404(client, job_body):
     assert response.get_json()["message"] == "table public.nope does not exist in connection 'pg'"
 
 
+def test_a_source_column_named_like_the_load_metadata_is_refused(client, job_body, postgres_db):
+    import pg8000.native
+
+    name = f"meta_{uuid.uuid4().hex[:8]}"
+    db = pg8000.native.Connection(**postgres_db)
+    db.run(f"CREATE TABLE {name} (id int PRIMARY KEY, _etl_run_id text, at timestamptz NOT NULL)")
+    try:
+        response = client.post("/api/etl/jobs/", json=job_body(
+            table_name=name, selected_columns=["id", "_etl_run_id", "at"], timestamp_column="at", primary_key=["id"]))
+        assert response.status_code == 400
+        assert response.get_json()["details"][0]["field"] == "selected_columns"
+        assert "'_etl_run_id': names starting with _etl_ are kept" in response.get_json()["message"]
+        assert client.get("/api/etl/jobs/").get_json()["jobs"] == []
+    finally:
+        db.run(f"DROP TABLE {name}")
+        db.close()
+
+
 def test_historical_backfill_choices_become_dates(client, job_body):
     from datetime import date, timedelta
 
