@@ -83,6 +83,10 @@ class PostgresSource(SqlSource):
 
     def _convert_error(self, error):
         c = self.connection
+
+        def lost(detail):
+            return SourceConnectionError(f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({detail})")
+
         server = _server_error(error)
         if server is not None:
             code, message = server[0], self.scrub(server[1])
@@ -91,15 +95,12 @@ class PostgresSource(SqlSource):
             if code == "3D000":
                 return SourceConnectionError(f"{c.label}: {message}")
             if code.startswith(("08", "57P")):  # connection failures, the server shutting down or ending ours
-                return SourceConnectionError(
-                    f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({message})")
+                return lost(message)
             if code == "42P01":
                 return NotFound(f"{c.label}: {message}")
             return SourceQueryError(f"{c.label}: PostgreSQL error {code}: {message}")
         if isinstance(error, (OSError, pg8000.exceptions.InterfaceError, adbc_driver_manager.OperationalError)):
-            return SourceConnectionError(
-                f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({self.scrub(str(error)).strip()})"
-            )
+            return lost(self.scrub(str(error)).strip())
         return SourceQueryError(f"{c.label}: {self.scrub(str(error))}")
 
     def test(self) -> str:
