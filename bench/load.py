@@ -1,6 +1,6 @@
 """Load throughput against the database's own bulk export, in the same run.
 
-    .venv/bin/python bench/load.py [rows] [postgresql|mariadb]
+    .venv/bin/python bench/load.py [rows] [postgresql|mariadb] [--load-seconds S]
         (default 2,000,000 rows, both databases; bin/test or bin/demo made .venv)
 
 Builds a 10-column table (bigint id, int, numeric(12,2), varchar, text, two timestamps, bool, json)
@@ -17,6 +17,10 @@ during each step. Before the steps: the table vacuumed (PostgreSQL) or its pages
 (MariaDB), so no background work of the fill runs during them, and one run of a 1,000-row copy
 (the emulator and drivers warmed up, as in a stack already running).
 
+With --load-seconds S, every load job takes at least S seconds, as BigQuery's do whatever their size
+(the emulator's take milliseconds), and the steps are the reference and the full load, once with one
+load job in flight at a time and once with ETL_LOADS_IN_FLIGHT's default.
+
 google-cloud-bigquery imports pandas when it is installed; the functions' requirements.txt has no
 pandas (only the emulator in the dev venv needs it), so the benchmark keeps it out, as in production.
 """
@@ -29,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -146,7 +151,19 @@ def report(label, rows, seconds, reference_rate, text_bytes, peak):
           f"peak RSS {peak} MB")
 
 
-def bench(name, stack, connection_id, schema, export, add_rows, rows):
+def slow_loads(stack, seconds):
+    """The stack's load jobs padded to take at least `seconds` each."""
+    load = stack.warehouse.load_parquet
+
+    def slow(*args):
+        started = time.monotonic()
+        load(*args)
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+
+    stack.warehouse.load_parquet = slow
+
+
+def bench(name, stack, connection_id, schema, export, add_rows, rows, load_seconds=None):
     print(f"{name}: {rows:,} rows")
     # a first run on a small copy: the emulator and the drivers start up, as in a stack already running
     run_once(stack, connection_id, schema, f"warmup_{uuid.uuid4().hex[:6]}", "catalog", table="warmup")
@@ -154,6 +171,14 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows):
     reference_rate = rows / ref_seconds
     print(f"  {'reference':<10} {rows:>10,} rows {ref_seconds:7.1f} s {reference_rate:>11,.0f} rows/s "
           f"{text_bytes / ref_seconds / 1e6:7.1f} MB/s")
+    if load_seconds:
+        for in_flight in (1, stack.settings.loads_in_flight):
+            padded = Stack(replace(stack.settings, loads_in_flight=in_flight))
+            slow_loads(padded, load_seconds)
+            _, seconds, run, peak = run_once(padded, connection_id, schema, f"bench_{uuid.uuid4().hex[:6]}", "catalog")
+            report(f"full, {load_seconds:g} s a load, {in_flight} at a time", run["rows"], seconds, reference_rate,
+                   text_bytes, peak)
+        return
     seconds, extracted, peak = timed(lambda: extract(stack, connection_id, schema))
     report("extract", extracted, seconds, reference_rate, text_bytes, peak)
     dataset = f"bench_{uuid.uuid4().hex[:6]}"
@@ -169,8 +194,14 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows):
 
 
 def main():
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
-    only = sys.argv[2] if len(sys.argv) > 2 else None
+    args = sys.argv[1:]
+    load_seconds = None
+    if "--load-seconds" in args:
+        at = args.index("--load-seconds")
+        load_seconds = float(args[at + 1])
+        del args[at:at + 2]
+    rows = int(args[0]) if args else 2_000_000
+    only = args[1] if len(args) > 1 else None
     extra = rows // 100
     print(f"RSS of this process after its imports: {_rss_mb()} MB")
     with tempfile.TemporaryDirectory() as data, BigQueryEmulator("bench-proj") as url:
@@ -178,12 +209,12 @@ def main():
         stack = Stack(Settings(project="bench-proj", bigquery_endpoint=url, data_dir=Path(data), run_lag_seconds=1,
                                fanout_rows=10 * rows))
         if only in (None, "postgresql"):
-            bench_postgres(stack, rows, extra)
+            bench_postgres(stack, rows, extra, load_seconds)
         if only in (None, "mariadb"):
-            bench_mariadb(stack, rows, extra)
+            bench_mariadb(stack, rows, extra, load_seconds)
 
 
-def bench_postgres(stack, rows, extra):
+def bench_postgres(stack, rows, extra, load_seconds):
     with postgres_database() as (name, db):
         db.run(PG_TABLE)
         db.run(PG_FILL.format(start=1, stop=rows))
@@ -196,7 +227,7 @@ def bench_postgres(stack, rows, extra):
               ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Xqc", "COPY (SELECT * FROM bench) TO STDOUT"],
               lambda: db.run(PG_FILL.replace("now() - interval '1 hour' - (g || ' milliseconds')::interval", "now()")
                              .format(start=rows + 1, stop=rows + extra)),
-              rows)
+              rows, load_seconds)
         db.close()
 
 
@@ -213,7 +244,7 @@ def settle(cursor, seconds=120):
         time.sleep(2)
 
 
-def bench_mariadb(stack, rows, extra):
+def bench_mariadb(stack, rows, extra, load_seconds):
     with mariadb_database() as (name, my):
         with my.cursor() as cursor:
             cursor.execute(MY_TABLE)
@@ -230,7 +261,7 @@ def bench_mariadb(stack, rows, extra):
 
         bench("MariaDB", stack, maria["id"], name,
               ["mariadb", "-h", "127.0.0.1", "-u", "root", "--quick", "--batch", "-e", f"SELECT * FROM `{name}`.bench"],
-              add, rows)
+              add, rows, load_seconds)
 
 
 if __name__ == "__main__":

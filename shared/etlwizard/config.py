@@ -48,6 +48,8 @@ class Settings:
     # Rows per batch read from a source, and per load job into the staging table.
     batch_rows: int = 20_000
     chunk_rows: int = 250_000
+    # Load jobs of one run in flight at once (each takes BigQuery seconds, whatever its size).
+    loads_in_flight: int = 4
     # A window holding more rows than this is split into chunks of about this many rows, each a
     # message of its own: parallel run-job calls, checkpointed one by one.
     fanout_rows: int = 5_000_000
@@ -79,6 +81,7 @@ class Settings:
             "lease_seconds": _number(env, "ETL_LEASE_SECONDS", int),
             "batch_rows": _number(env, "ETL_BATCH_ROWS", int),
             "chunk_rows": _number(env, "ETL_CHUNK_ROWS", int),
+            "loads_in_flight": _number(env, "ETL_LOADS_IN_FLIGHT", int),
             "fanout_rows": _number(env, "ETL_FANOUT_ROWS", int),
             "function_urls": {name: env[var] for name, var in FUNCTION_URL_VARIABLES.items() if var in env} or None,
         }

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 
@@ -139,12 +140,13 @@ def _acquire_lease(stack: Stack, job_id: str, run_id: str) -> bool:
 
 
 def _renew_lease(stack: Stack, job_id: str, run_id: str) -> None:
-    """A run still working pushes its lease's expiry on, so no second run starts beside it."""
-    expires = (_now() + timedelta(seconds=stack.settings.lease_seconds)).isoformat()
+    """A run still working pushes its lease's expiry on, so no second run starts beside it. Loads
+    finishing together renew it in turn: the expiry is taken inside the transaction, so it only grows."""
 
     def renew(job):
         if job is None or (job.get("lease") or {}).get("run_id") != run_id:
             return None
+        expires = (_now() + timedelta(seconds=stack.settings.lease_seconds)).isoformat()
         return {**job, "lease": {"run_id": run_id, "expires_at": expires}}
 
     stack.store.transact(COLLECTION, job_id, renew)
@@ -395,13 +397,15 @@ def _resume_point(stack: Stack, job: dict, kind: str):
 def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging, run, checkpoint=True,
            split=None) -> None:
     """Stream the rows with lower <= cursor < upper (every row when cursor is None) into Parquet files
-    on disk, settings.chunk_rows rows per file, each file one load job into the staging table. A file
-    loads in the background while the next is written, at most one load in flight. A bulk reader that
+    on disk, settings.chunk_rows rows per file, each file one load job into the staging table. Files
+    load in the background while the next are written, settings.loads_in_flight at most: a BigQuery
+    load job takes seconds whatever its size, which one at a time would make the pace. A bulk reader that
     runs ahead of a slow load (source.reads_ahead) reads the window in slices of about chunk_rows rows
     on the split column, which bounds how far, so memory stays flat in the table's size."""
     settings, warehouse = stack.settings, stack.warehouse
     schema = arrow_schema(columns, warehouse.emulated)
-    spool = loading = None
+    spool = None
+    loading = deque()  # the load jobs in flight, oldest first
     reported = 0
 
     def load(spool):
@@ -409,16 +413,15 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
             warehouse.load_parquet(dataset, staging, spool.file)
         finally:
             spool.discard()
+        _renew_lease(stack, run["job_id"], run["id"])  # here, off the reading thread
 
     def flush(spool):
-        nonlocal loading
         run["bytes"] += spool.finish()
-        if loading is not None:
-            loading.result()
-            _renew_lease(stack, run["job_id"], run["id"])
-        loading = loader.submit(load, spool)
+        while loading and (loading[0].done() or len(loading) >= settings.loads_in_flight):
+            loading.popleft().result()  # a failed load stops the run here
+        loading.append(loader.submit(load, spool))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-load") as loader:
+    with ThreadPoolExecutor(max_workers=settings.loads_in_flight, thread_name_prefix="etl-load") as loader:
         try:
             windows = [(cursor, lower, upper)]
             if split is not None and source.reads_ahead:
@@ -441,8 +444,8 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
             if spool is not None:
                 flush(spool)
                 spool = None
-            if loading is not None:
-                loading.result()
+            while loading:
+                loading.popleft().result()
         finally:
             if spool is not None:
                 spool.discard()

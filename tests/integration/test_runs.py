@@ -3,6 +3,7 @@ store. Each test owns its source table and destination dataset, and checks what 
 the rows in the destination, the run history, the watermark."""
 
 import json
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -12,6 +13,7 @@ import pymysql
 import pytest
 
 from etlwizard import runner
+from etlwizard.errors import EtlError
 from etlwizard.jobs import get_job
 
 
@@ -307,6 +309,59 @@ def test_a_long_run_keeps_renewing_its_lease(client, settings, pg, pg_sql, table
     assert len(seen) >= 2  # taken, then renewed after the load job
     assert seen == sorted(seen) and seen[-1] > seen[0]
     assert "lease" not in get_job(stack, job["id"])
+
+
+def test_files_load_several_at_once_and_each_row_lands_once(client, settings, pg, pg_sql, table, dataset):
+    from dataclasses import replace
+
+    from etlwizard.stack import Stack
+
+    pg_sql(f"INSERT INTO {table} SELECT g, 'n' || g, g, now() - interval '1 hour' FROM generate_series(1, 70) g")
+    stack = Stack(replace(settings, chunk_rows=10, batch_rows=10, loads_in_flight=3))
+    job = make_job(client, pg, table, dataset)
+    load, lock, running, peak = stack.warehouse.load_parquet, threading.Lock(), [0], [0]
+
+    def slow_load(*args):  # as BigQuery's load jobs, which take seconds whatever their size
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.3)
+        try:
+            return load(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    stack.warehouse.load_parquet = slow_load
+    assert run(stack, job["id"])["rows"] == 70
+    assert peak[0] == 3  # seven files, three loading at a time, never more
+    assert [r["id"] for r in destination(client, dataset)] == list(range(1, 71))
+
+
+def test_a_load_job_failing_mid_run_fails_it_and_lands_nothing(client, settings, pg, pg_sql, table, dataset):
+    from dataclasses import replace
+
+    from etlwizard.stack import Stack
+
+    pg_sql(f"INSERT INTO {table} SELECT g, 'n', g, now() - interval '1 hour' FROM generate_series(1, 50) g")
+    stack = Stack(replace(settings, chunk_rows=10, batch_rows=10, loads_in_flight=2))
+    job = make_job(client, pg, table, dataset)
+    load, calls = stack.warehouse.load_parquet, []
+
+    def vanishing(dataset_id, staging, file):
+        calls.append(staging)
+        if len(calls) == 3:  # the staging table is dropped under the run, as by a person in the console
+            stack.warehouse.drop_table(dataset_id, staging)
+        return load(dataset_id, staging, file)
+
+    stack.warehouse.load_parquet = vanishing
+    with pytest.raises(EtlError):
+        run(stack, job["id"])
+    (failed,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+    assert failed["status"] == "failed" and calls[0] in failed["error"], failed
+    assert destination(client, dataset) == []
+    stored = get_job(stack, job["id"])
+    assert "lease" not in stored and stored["watermark"] is None
 
 
 def test_a_running_run_reports_its_rows_as_it_goes(client, stack, pg, pg_sql, dataset):

@@ -10,7 +10,8 @@ from etlwizard.model import Connection, TableRef
 
 ALL_VARS = ("ETL_STACK", "ETL_PROJECT", "GOOGLE_CLOUD_PROJECT", "ETL_DATASET", "ETL_BIGQUERY_ENDPOINT",
             "ETL_DATA_DIR", "ETL_CONNECT_TIMEOUT", "ETL_QUERY_TIMEOUT", "ETL_SAMPLE_SIZE",
-            "ETL_EXACT_COUNT_LIMIT")
+            "ETL_EXACT_COUNT_LIMIT", "ETL_RUN_LAG_SECONDS", "ETL_LEASE_SECONDS", "ETL_BATCH_ROWS", "ETL_CHUNK_ROWS",
+            "ETL_LOADS_IN_FLIGHT", "ETL_FANOUT_ROWS")
 
 
 def test_defaults_from_empty_env():
@@ -34,11 +35,18 @@ def test_every_variable_read():
         "ETL_QUERY_TIMEOUT": "30",
         "ETL_SAMPLE_SIZE": "25",
         "ETL_EXACT_COUNT_LIMIT": "5000",
+        "ETL_RUN_LAG_SECONDS": "30",
+        "ETL_LEASE_SECONDS": "600",
+        "ETL_BATCH_ROWS": "1000",
+        "ETL_CHUNK_ROWS": "50000",
+        "ETL_LOADS_IN_FLIGHT": "8",
+        "ETL_FANOUT_ROWS": "1000000",
     })
     assert settings == Settings(
         stack="gcp", project="my-project", dataset="raw", bigquery_endpoint="http://localhost:9050",
         data_dir=Path("/tmp/etl-data"), connect_timeout=2.5, query_timeout=30.0, sample_size=25,
-        exact_count_limit=5000,
+        exact_count_limit=5000, run_lag_seconds=30, lease_seconds=600, batch_rows=1000, chunk_rows=50_000,
+        loads_in_flight=8, fanout_rows=1_000_000,
     )
     assert type(settings.query_timeout) is float and type(settings.sample_size) is int
 
