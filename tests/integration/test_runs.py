@@ -364,7 +364,8 @@ def test_a_load_job_failing_mid_run_fails_it_and_lands_nothing(client, settings,
     assert "lease" not in stored and stored["watermark"] is None
 
 
-def test_a_running_run_reports_its_rows_as_it_goes(client, stack, pg, pg_sql, dataset):
+def test_a_running_run_reports_its_rows_as_it_goes(client, stack, pg, pg_sql, dataset, monkeypatch):
+    monkeypatch.setattr(runner, "PROGRESS_SECONDS", 0)  # after every batch, not every 2 s: this run is quick
     name = f"many_{uuid.uuid4().hex[:8]}"
     pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, at timestamptz NOT NULL)")
     try:
