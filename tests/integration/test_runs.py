@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pg8000.native
@@ -15,6 +16,7 @@ import pytest
 from etlwizard import runner
 from etlwizard.errors import EtlError
 from etlwizard.jobs import get_job
+from etlwizard.stack import Stack
 
 
 @pytest.fixture
@@ -66,6 +68,11 @@ def destination(client, dataset, table="events"):
 
 def run(stack, job_id, trigger="manual"):
     return runner.run_job(stack, job_id, trigger)
+
+
+def tuned(settings, **changes):
+    """A stack on the same job store and emulator, with some run settings changed."""
+    return Stack(replace(settings, **changes))
 
 
 def test_incremental_runs_load_new_and_changed_rows_once(client, stack, pg, pg_sql, table, dataset):
@@ -288,12 +295,8 @@ def test_a_value_bigquery_cannot_hold_fails_the_run_readably(client, stack, pg, 
 
 
 def test_a_long_run_keeps_renewing_its_lease(client, settings, pg, pg_sql, table, dataset, postgres_db):
-    from dataclasses import replace
-
-    from etlwizard.stack import Stack
-
     pg_sql(f"INSERT INTO {table} SELECT g, 'n', g, now() - interval '1 hour' FROM generate_series(1, 50) g")
-    stack = Stack(replace(settings, chunk_rows=10, batch_rows=10, lease_seconds=60))
+    stack = tuned(settings, chunk_rows=10, batch_rows=10, lease_seconds=60)
     job = make_job(client, pg, table, dataset)
     seen = []
     put = stack.store.transact
@@ -312,12 +315,8 @@ def test_a_long_run_keeps_renewing_its_lease(client, settings, pg, pg_sql, table
 
 
 def test_files_load_several_at_once_and_each_row_lands_once(client, settings, pg, pg_sql, table, dataset):
-    from dataclasses import replace
-
-    from etlwizard.stack import Stack
-
     pg_sql(f"INSERT INTO {table} SELECT g, 'n' || g, g, now() - interval '1 hour' FROM generate_series(1, 70) g")
-    stack = Stack(replace(settings, chunk_rows=10, batch_rows=10, loads_in_flight=3))
+    stack = tuned(settings, chunk_rows=10, batch_rows=10, loads_in_flight=3)
     job = make_job(client, pg, table, dataset)
     load, lock, running, peak = stack.warehouse.load_parquet, threading.Lock(), [0], [0]
 
@@ -339,12 +338,8 @@ def test_files_load_several_at_once_and_each_row_lands_once(client, settings, pg
 
 
 def test_a_load_job_failing_mid_run_fails_it_and_lands_nothing(client, settings, pg, pg_sql, table, dataset):
-    from dataclasses import replace
-
-    from etlwizard.stack import Stack
-
     pg_sql(f"INSERT INTO {table} SELECT g, 'n', g, now() - interval '1 hour' FROM generate_series(1, 50) g")
-    stack = Stack(replace(settings, chunk_rows=10, batch_rows=10, loads_in_flight=2))
+    stack = tuned(settings, chunk_rows=10, batch_rows=10, loads_in_flight=2)
     job = make_job(client, pg, table, dataset)
     load, calls = stack.warehouse.load_parquet, []
 
