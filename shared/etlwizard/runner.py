@@ -400,8 +400,8 @@ def _stage(stack, source, meta, columns, cursor, lower, upper, dataset, staging,
            split=None) -> None:
     """Stream the rows with lower <= cursor < upper (every row when cursor is None) into Parquet files
     on disk, settings.chunk_rows rows per file, each file one load job into the staging table. Files
-    load in the background while the next are written, settings.loads_in_flight at most: a BigQuery
-    load job takes seconds whatever its size, which one at a time would make the pace. A bulk reader that
+    load in the background while the next are written, settings.loads_in_flight at a time: a BigQuery
+    load job takes seconds whatever its size, so one at a time would set the pace. A bulk reader that
     runs ahead of a slow load (source.reads_ahead) reads the window in slices of about chunk_rows rows
     on the split column, which bounds how far, so memory stays flat in the table's size."""
     settings, warehouse = stack.settings, stack.warehouse

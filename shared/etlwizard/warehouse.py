@@ -20,9 +20,9 @@ from .model import Column
 from .values import to_json
 
 METADATA_PREFIX = "_etl_"  # no selected column may start with it
-SOURCE_ID = "_etl_source_id"
-RUN_ID = "_etl_run_id"
-LOADED_AT = "_etl_loaded_at"
+SOURCE_ID = f"{METADATA_PREFIX}source_id"
+RUN_ID = f"{METADATA_PREFIX}run_id"
+LOADED_AT = f"{METADATA_PREFIX}loaded_at"
 METADATA_FIELDS = [
     bigquery.SchemaField(SOURCE_ID, "STRING", description="The source this row was loaded from"),
     bigquery.SchemaField(RUN_ID, "STRING", description="The ETL Wizard run that wrote this row"),
