@@ -6,15 +6,14 @@ jobs/<id>/runs. Every change that touches the schedule goes through the stack's 
 """
 
 import logging
-import re
 import uuid
 from datetime import datetime, timezone
 
 from .compatibility import Compatibility, check_compatibility
 from .connections import get_connection, open_connection
 from .errors import InvalidInput, NotFound, SchemaIncompatible
-from .model import (DESTINATION_MODES, LOAD_TYPES, Column, TableMetadata, backfill_start, require_names,
-                    require_object, require_text, source_id)
+from .model import (DESTINATION_MODES, LOAD_TYPES, Column, TableMetadata, backfill_start, default_table_name,
+                    require_names, require_object, require_text, source_id)
 from .scheduling import Schedule, run_message
 from .stack import Stack
 from .warehouse import METADATA_PREFIX, check_dataset, check_table
@@ -128,10 +127,6 @@ def validate_schema(stack: Stack, body) -> dict:
     return result.to_dict()
 
 
-def _default_table_name(table_name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "_", table_name).strip("_").lower() or "table"
-
-
 # --- Create ------------------------------------------------------------------------------------
 
 def create_job(stack: Stack, body) -> dict:
@@ -164,7 +159,7 @@ def create_job(stack: Stack, body) -> dict:
     primary_key = require_names(body, "primary_key", optional=True) if "primary_key" in body \
         else [k for k in (meta.primary_key or []) if k in selected]
     _check_keys(meta, selected, load_type, cursor if load_type == "transactional" else None, primary_key)
-    table = check_table(destination.get("table") or _default_table_name(table_name), "destination.table")
+    table = check_table(destination.get("table") or default_table_name(table_name), "destination.table")
 
     job_id = uuid.uuid4().hex[:12]
     report = None

@@ -194,6 +194,11 @@ def backfill_start(choice: str, custom: str | None, today) -> str | None:
     return start.isoformat()
 
 
+def default_table_name(table_name: str) -> str:
+    """The destination table a job suggests for a source table: BigQuery's characters, lower case."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", table_name).strip("_").lower() or "table"
+
+
 def source_id(connection: "Connection", schema_name: str, table_name: str) -> str:
     """Names where rows come from, stable across a new connection to the same database (credential
     rotation), distinct for two databases loading one table."""

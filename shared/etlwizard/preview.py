@@ -1,7 +1,7 @@
 """Table preview: what the wizard shows before a user picks columns."""
 
 from .connections import open_connection
-from .model import TableRef
+from .model import TableRef, default_table_name
 from .sources.base import recommend_key, recommend_timestamp_column
 from .stack import Stack
 
@@ -23,5 +23,6 @@ def preview_table(stack: Stack, connection_id: str, body) -> dict:
         "primary_key": meta.primary_key,
         "recommended_timestamp_column": recommend_timestamp_column(meta),
         "recommended_primary_key": recommend_key(meta),
+        "suggested_table": default_table_name(meta.table_name),
         "warnings": [f"{c.name}: {c.warning}" for c in meta.columns if c.warning],
     }

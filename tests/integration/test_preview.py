@@ -166,6 +166,7 @@ def test_quoted_names_and_reserved_words(client, request, postgres_db, mysql_db,
     ]
     assert p["recommended_primary_key"] == ["Item ID"]
     assert p["recommended_timestamp_column"] == "Order Date"
+    assert p["suggested_table"] == "order_items"  # what a job made from it is called by default
 
 
 @pytest.mark.parametrize("source", ["pg", "my"])
