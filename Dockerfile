@@ -1,10 +1,15 @@
 # The wizard on Cloud Run: pages, and /api/ calls passed to the functions with ID tokens.
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app/shared:/app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
+# The pinned requirements first, in a layer of their own: it stays cached while the code changes.
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
+# The etlwizard library, installed as the package pyproject.toml describes (its requirements are met).
+COPY pyproject.toml requirements-dev.txt ./
 COPY shared/ shared/
+RUN pip install --no-cache-dir --no-deps . && rm -rf shared build
+# The wizard's `web` package, imported from /app (gunicorn's working directory).
 COPY web/ web/
 RUN useradd --create-home wizard
 USER wizard

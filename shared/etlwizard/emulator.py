@@ -41,8 +41,7 @@ class BigQueryEmulator:
     def start(self) -> str:
         args = [sys.executable, "-m", __name__, "start", "--project", self.project,
                 "--rest-port", str(self.port), "--grpc-port", str(free_port()), "--log-level", "warning"]
-        paths = [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")]  # where etlwizard is
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+        env = dict(os.environ)  # etlwizard is installed (pip install -e .): the child imports it too
         if self.data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             args += ["--persistent", "--data-dir", str(self.data_dir)]
