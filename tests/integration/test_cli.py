@@ -101,6 +101,9 @@ def test_apply_run_and_apply_again(etl, postgres_db, tmp_path, monkeypatch, clie
 
     jobs_yaml.write_text(job_file(postgres_db, dataset, schedule={"type": "weekly", "time": "03:30",
                                                                   "day_of_week": "Monday"}))
+    dry = etl("jobs", "apply", "--dry-run", str(jobs_yaml))
+    assert "job orders: would be updated (schedule)" in dry.stdout.splitlines()
+    assert client.get("/api/etl/jobs/").get_json()["jobs"][0]["cron"] == "0 2 * * *"
     changed = etl("jobs", "apply", str(jobs_yaml))
     assert "job orders: updated (schedule)" in changed.stdout.splitlines()
     job = client.get("/api/etl/jobs/").get_json()["jobs"][0]
@@ -127,6 +130,15 @@ def test_apply_run_and_apply_again(etl, postgres_db, tmp_path, monkeypatch, clie
     assert refused.stderr == f"Error: 1 item(s) in {jobs_yaml} could not be applied: see above.\n"
     assert client.get(f"/api/etl/jobs/{job['id']}/").get_json()["job"]["selected_columns"] == [
         "region", "order_no", "amount"]  # left alone, the editable field included
+
+    shown = dict(line.split(":", 1) for line in etl("jobs", "show", job["id"]).stdout.splitlines())
+    assert shown["connection"].split() == ["test", "pg", f"({job['connection_id']})"]
+    assert shown["destination"].strip() == f"{dataset}.orders" and shown["state"].strip() == "active"
+    assert etl("jobs", "pause", "orders").stdout == "Job orders paused; schedule: 30 3 * * 1 UTC.\n"
+    assert etl("jobs", "list").stdout.splitlines()[1].split()[:3] == ["orders", "paused", "catalog"]
+    assert etl("jobs", "resume", "orders").exit_code == 0
+    assert etl("jobs", "delete", "orders", "--yes").stdout == "Deleted job orders.\n"
+    assert etl("tables", "list", dataset).stdout.splitlines()[1].split() == ["orders", "2", "6"]  # the table stays
 
 
 def test_an_api_error_is_readable(etl, postgres_db, tmp_path, monkeypatch):
@@ -189,3 +201,20 @@ def test_the_readme_example_against_the_demo_data(etl, stack, tmp_path):
     assert again.stdout.splitlines()[-1] == "Applied: 0 created, 0 updated, 3 unchanged, 0 not applied."
     assert etl("jobs", "apply", example).stdout.splitlines()[-1] == \
         "Applied: 0 created, 0 updated, 2 unchanged, 0 not applied."
+
+
+def test_a_refused_token_is_explained(monkeypatch):
+    """Cloud Run answers a token it refuses with an HTML 403 before the wizard sees the request."""
+    def cloud_run(environ, start_response):
+        start_response("403 Forbidden", [("Content-Type", "text/html")])
+        return [b"<html><body>Error: Forbidden</body></html>"]
+
+    http = make_server("127.0.0.1", 0, cloud_run)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{http.server_port}"
+    monkeypatch.setenv("ETL_WIZARD_TOKEN", "expired")
+    result = CliRunner().invoke(cli, ["--url", url, "connections", "list"])
+    http.shutdown()
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {url} answered 403 without JSON: is the token for this URL? "
+                             '(pass --token "$(gcloud auth print-identity-token)" or set ETL_WIZARD_TOKEN to it)\n')

@@ -14,7 +14,7 @@ import requests
 
 JSON = dict[str, Any]
 DEFAULT_URL = "http://localhost:8080"  # bin/demo: the wizard over the embedded stack
-TOKEN_HINT = 'pass --token "$(gcloud auth print-identity-token)" or set ETL_WIZARD_TOKEN'
+TOKEN_HINT = 'pass --token "$(gcloud auth print-identity-token)" or set ETL_WIZARD_TOKEN to it'
 
 
 class CliError(Exception):
@@ -65,7 +65,7 @@ def google_id_token(audience: str) -> str:
     try:
         token: str = google.oauth2.id_token.fetch_id_token(google.auth.transport.requests.Request(), audience)
     except google.auth.exceptions.GoogleAuthError as e:
-        raise CliError(f"No ID token for {audience} ({e}): {TOKEN_HINT}.") from None
+        raise CliError(f"No ID token for {audience}: {e} As yourself, {TOKEN_HINT}.") from None
     return token
 
 
@@ -97,8 +97,9 @@ class ApiClient:
             response = self.session.request(method, self.base + path, json=body, params=query,
                                             headers=self._headers(), timeout=self.config.timeout)
         except requests.ConnectionError:
-            raise CliError(f"Cannot reach the wizard at {self.base}: start it with bin/demo, "
-                           "or point --url (ETL_WIZARD_URL) at a deployed one.") from None
+            hint = "start it with bin/demo, or point --url (ETL_WIZARD_URL) at a deployed one" \
+                if _is_local(self.base) else "check --url (ETL_WIZARD_URL)"
+            raise CliError(f"Cannot reach the wizard at {self.base}: {hint}.") from None
         except requests.Timeout:
             raise CliError(f"{self.base} did not answer within {self.config.timeout:.0f} s.") from None
         try:

@@ -2,6 +2,7 @@
 the API's JSON for programs. Connections and jobs are named by id or by name."""
 
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
@@ -118,8 +119,6 @@ def connections_create(client: ApiClient, name: str, kind: str, host: str | None
 
 
 def _password(name: str, variable: str | None) -> str:
-    import os
-
     if variable is None:
         return ask_password(name)
     if variable not in os.environ:
@@ -200,10 +199,12 @@ def jobs_show(client: ApiClient, job: str, as_json: bool) -> None:
     if as_json:
         _print_json(found)
         return
+    connection = next((c for c in client.connections() if c["id"] == found["connection_id"]), None)
     cursor = f" on {found['timestamp_column']}" if found.get("timestamp_column") else ""
     for label, value in [
         ("name", found["name"]), ("id", found["id"]), ("state", found["state"]),
-        ("connection", found["connection_id"]), ("source", f"{found['schema_name']}.{found['table_name']}"),
+        ("connection", f"{connection['name']} ({connection['id']})" if connection
+                       else f"{found['connection_id']} (deleted)"), ("source", f"{found['schema_name']}.{found['table_name']}"),
         ("columns", ", ".join(found["selected_columns"])), ("load", found["load_type"] + cursor),
         ("primary key", ", ".join(found["primary_key"])),
         ("destination", f"{found['destination']['dataset']}.{found['destination']['table']}"),
@@ -244,7 +245,11 @@ def jobs_run(client: ApiClient, job: str, wait: bool, timeout: float, as_json: b
     before = {r["id"]: r["status"] for r in _runs(client, job_id)} if wait else {}
     queued = client.post(f"/api/etl/jobs/{segment(job_id)}/run/")
     if not wait:
-        _print_json(queued) if as_json else click.echo(f"Run of job {job} queued (message {queued['message_id']}).")
+        if as_json:
+            _print_json(queued)
+        else:
+            click.echo(f"Run of job {job} queued (message {queued['message_id']}); see it with: "
+                       f"etl-wizard runs list {job_id}")
         return
     click.echo(f"Run of job {job} queued; waiting for it to finish...", err=True)
     run = wait_for_run(client, job_id, before, timeout)
@@ -262,7 +267,10 @@ def _job_action(action: str, done: str) -> click.Command:
     @click.pass_obj
     def command(client: ApiClient, job: str, as_json: bool) -> None:
         found = client.post(f"/api/etl/jobs/{segment(client.find_job(job)['id'])}/{action}/")["job"]
-        _print_json(found) if as_json else click.echo(f"Job {found['name']} {done}; schedule: {_schedule(found)}.")
+        if as_json:
+            _print_json(found)
+        else:
+            click.echo(f"Job {found['name']} {done}; schedule: {_schedule(found)}.")
 
     return jobs.command(action, help=f"{action.capitalize()} a job's schedule.")(command)
 

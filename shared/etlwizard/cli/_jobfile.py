@@ -251,8 +251,9 @@ class Applier:
                    names: dict[str, str]) -> None:
         what = f"job {name}"
         if entry["connection"] not in connections:
-            if self.dry_run:  # the connection would be created first
-                self._say(what, "would be created", "created")
+            if self.dry_run:  # a dry run creates no connection to compare against
+                self._say(what, f"would be {'applied' if same_name else 'created'} after connection "
+                          f"{entry['connection']}", "updated" if same_name else "created")
                 return
             raise CliError(f"{what}: no connection is named {entry['connection']!r} in the file or the wizard.")
         if len(same_name) > 1:
