@@ -1,12 +1,14 @@
 """Table preview: what the wizard shows before a user picks columns."""
 
+from typing import Any
+
 from .connections import open_connection
 from .model import TableRef, default_table_name
-from .sources.base import recommend_key, recommend_timestamp_column
+from .recommend import recommend_key, recommend_timestamp_column
 from .stack import Stack
 
 
-def preview_table(stack: Stack, connection_id: str, body) -> dict:
+def preview_table(stack: Stack, connection_id: str, body: object) -> dict[str, Any]:
     ref = TableRef.from_payload(body)
     with open_connection(stack, connection_id) as source:
         meta = source.fetch_table_metadata(ref.schema_name, ref.table_name)

@@ -1,7 +1,8 @@
 import pytest
 
 from etlwizard.model import Column, TableMetadata
-from etlwizard.sources.base import make_column, recommend_key, recommend_timestamp_column
+from etlwizard.recommend import recommend_key, recommend_timestamp_column
+from etlwizard.sources.base import make_column
 from etlwizard.typemap import BigQueryType, postgres_type
 
 

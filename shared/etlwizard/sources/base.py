@@ -22,6 +22,7 @@ from ..columnar import arrow_schema, conform, rows_to_batch
 from ..config import Settings
 from ..errors import SourceQueryError
 from ..model import Column, Connection, TableMetadata
+from ..recommend import recommend_key
 from ..typemap import CURSOR_TYPES, BigQueryType
 from ..values import to_json
 
@@ -76,8 +77,9 @@ class Source(ABC):
     @abstractmethod
     def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
                      lower, upper, batch_size: int):
-        """Yield lists of row tuples (values as BigQuery's types mean them), streaming: rows with
-        lower <= cursor < upper (either bound None = open), or every row when cursor is None."""
+        """The row path, which every source has: yield lists of row tuples (values as BigQuery's
+        types mean them), streaming: rows with lower <= cursor < upper (either bound None = open),
+        or every row when cursor is None. read_arrow takes it where no bulk reader can."""
 
     def window_stats(self, meta: TableMetadata, column: Column, lower, upper):
         """(MIN, MAX, COUNT) of a column over lower <= column < upper, for splitting a large load;
@@ -204,7 +206,8 @@ class SqlSource(Source):
         if not isinstance(value, (date, datetime)):
             raise TypeError(f"a window bound must be a date, datetime or integer, not {type(value).__name__}")
         text = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
-        assert _BOUND.fullmatch(text), text
+        if not _BOUND.fullmatch(text):  # a check that stays under `python -O`, unlike an assert
+            raise ValueError(f"a window bound must be digits and date or time separators, not {text!r}")
         return f"'{text}'"
 
     def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
@@ -220,9 +223,11 @@ class SqlSource(Source):
         (smallest, largest), = self.convert_rows([column, column], [(smallest, largest)])  # as bounds are
         return smallest, largest, count
 
+    @abstractmethod
     def stream(self, sql: str, batch_size: int):
-        """Yield lists of row tuples without holding the result in memory (the row path)."""
-        raise NotImplementedError
+        """Yield lists of about batch_size row tuples without holding the result in memory: the row
+        path, which read_batches (and read_arrow where the bulk reader cannot read the columns) takes;
+        errors converted to Source*Error."""
 
     # --- The bulk path: a reader in C or Rust turns the SELECT into Arrow, no row passes through Python.
 
@@ -278,33 +283,3 @@ def _readable(column: Column, value):
     if column.bigquery_type == "JSON" and isinstance(value, (str, bytes)):
         return json.loads(value)
     return value
-
-
-def recommend_key(meta: TableMetadata) -> list[str]:
-    """The declared primary key, else the first unique index whose columns are all NOT NULL."""
-    if meta.primary_key:
-        return list(meta.primary_key)
-    return list(meta.unique_keys[0]) if meta.unique_keys else []
-
-
-_CURSOR_NAMES = ("updated_at", "modified_at", "last_update", "last_modified", "updated", "modified",
-                 "changed_at", "created_at", "inserted_at", "created")
-
-
-def recommend_timestamp_column(meta: TableMetadata) -> str | None:
-    """The best cursor for incremental loads: a timestamp/datetime column, preferring NOT NULL,
-    indexed, and names like updated_at / modified_at / created_at; a DATE only as a last resort."""
-
-    def score(column: Column):
-        name = column.name.lower()
-        rank = _CURSOR_NAMES.index(name) if name in _CURSOR_NAMES else len(_CURSOR_NAMES)
-        return (
-            column.bigquery_type == "DATE",  # a date cursor reloads a whole day each run
-            column.nullable,
-            not column.indexed,
-            rank,
-            meta.columns.index(column),
-        )
-
-    candidates = [c for c in meta.columns if c.is_timestamp_candidate]
-    return min(candidates, key=score).name if candidates else None

@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import connectorx
 import pymysql
+import pymysql.cursors
 import pymysql.err
 
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
@@ -125,6 +126,28 @@ class MySqlSource(SqlSource):
         # DATETIME and DATE hold the server's local time: read the clock in the server's zone.
         local = self.query("SELECT CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)")[0][0]
         return local.date() if cursor.bigquery_type == "DATE" else local
+
+    def stream(self, sql, batch_size):
+        """An unbuffered cursor (pymysql's SSCursor) on a connection of its own: rows arrive as the
+        run takes them, the catalog connection stays free for other queries meanwhile, and closing
+        the connection ends a read left early (closing the cursor would read the rest first)."""
+        db = self._connect()
+        cursor = db.cursor(pymysql.cursors.SSCursor)
+        try:
+            # The server waits for a slow consumer (a load in flight) as long as a run may take.
+            cursor.execute(f"SET SESSION net_write_timeout = {int(self.settings.lease_seconds)}")
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(batch_size):
+                yield rows
+        except Exception as e:
+            raise self._convert_error(e) from None
+        finally:
+            # pymysql has no way to drop an unbuffered result: its cursor's close() and the result's
+            # destructor would read the rest from the server, or fail on the closed connection.
+            if cursor._result is not None:
+                cursor._result.unbuffered_active = False
+            cursor.close()
+            db.close()
 
     reads_ahead = True  # ConnectorX buffers ahead of a slow consumer: runs read in slices
 

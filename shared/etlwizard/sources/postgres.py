@@ -202,7 +202,9 @@ class PostgresSource(SqlSource):
         name = self.quote(column.name)
         if column.source_type == "money":
             return f"{name}::numeric"
-        if column.bigquery_type == "STRING":  # enums, inet, interval, uuid, unknown types: as text
+        # Enums, inet, interval, uuid, unknown types as text; JSON as the server's text too, which
+        # keeps its numbers as written (pg8000 would parse them into floats).
+        if column.bigquery_type in ("STRING", "JSON"):
             return f"{name}::text[]" if column.mode == "REPEATED" else f"{name}::text"
         return name
 
