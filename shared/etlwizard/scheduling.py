@@ -6,6 +6,7 @@ import json
 import re
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +24,12 @@ DAY_NAMES = {d: d for d in DAYS} | {name: name[:3] for name in (
 # Cloud Scheduler's unix-cron: numbers, * , - / and month or day names; not croniter's L, #, W, R, H.
 _NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat", re.I)
 _CRON_FIELD = re.compile(r"[0-9*,/\-]+")
+
+Clock = Callable[[], datetime]  # "now", aware; tests pass one that says what time it is
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -114,11 +121,12 @@ class Schedule:
         return local.day == min(self.day_of_month, last)
 
     def next_runs(self, count: int = 3, after: datetime | None = None) -> list[datetime]:
+        """The next `count` runs strictly after `after` (default: now), in the schedule's zone."""
         expression = self.cron_expression()
         if expression is None:
             return []
         zone = ZoneInfo(self.timezone)
-        start = (after or datetime.now(timezone.utc)).astimezone(zone)
+        start = (after or utc_now()).astimezone(zone)
         times = croniter(expression, start)
         runs = []
         while len(runs) < count:
@@ -128,11 +136,11 @@ class Schedule:
         return runs
 
 
-def preview_schedule(body) -> dict:
+def preview_schedule(body, clock: Clock = utc_now) -> dict:
     """What the wizard shows before saving: the cron string and the next three runs."""
     schedule = Schedule.from_payload(body)
     return {"cron": schedule.cron_expression(), "timezone": schedule.timezone,
-            "next_runs": [t.isoformat() for t in schedule.next_runs(3)]}
+            "next_runs": [t.isoformat() for t in schedule.next_runs(3, after=clock())]}
 
 
 def run_message(job_id: str, **extra) -> bytes:
@@ -199,10 +207,11 @@ class LocalScheduler:
 
     COLLECTION = "schedules"
 
-    def __init__(self, store, publish, tick_seconds: float = 15.0):
+    def __init__(self, store, publish, tick_seconds: float = 15.0, clock: Clock = utc_now):
         self.store = store
         self.publish = publish
         self.tick_seconds = tick_seconds
+        self.clock = clock
         self._stop = threading.Event()
         self._thread = None
 
@@ -211,13 +220,13 @@ class LocalScheduler:
             self.delete(job_id)
             return
         self.store.put(self.COLLECTION, job_id, {"job_id": job_id, "schedule": schedule.to_dict(), "paused": paused,
-                                                 "checked_at": datetime.now(timezone.utc).isoformat()})
+                                                 "checked_at": self.clock().isoformat()})
 
     def pause(self, job_id: str) -> None:
         self.store.transact(self.COLLECTION, job_id, lambda e: e and {**e, "paused": True})
 
     def resume(self, job_id: str) -> None:
-        now = datetime.now(timezone.utc).isoformat()  # no burst of missed runs on resume
+        now = self.clock().isoformat()  # no burst of missed runs on resume
         self.store.transact(self.COLLECTION, job_id, lambda e: e and {**e, "paused": False, "checked_at": now})
 
     def delete(self, job_id: str) -> None:
@@ -225,7 +234,7 @@ class LocalScheduler:
 
     def fire_due(self, now: datetime | None = None) -> list[str]:
         """Publish a run for every entry whose cron fell due since it was last checked."""
-        now = now or datetime.now(timezone.utc)
+        now = now or self.clock()
         fired = []
         for entry in self.store.list(self.COLLECTION):
             if entry["paused"]:

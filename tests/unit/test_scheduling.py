@@ -2,10 +2,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from etlwizard import scheduling
 from etlwizard.errors import InvalidInput
 from etlwizard.model import backfill_start
-from etlwizard.scheduling import LocalScheduler, Schedule
+from etlwizard.scheduling import LocalScheduler, Schedule, preview_schedule
 from etlwizard.store.embedded import EmbeddedStore
 
 UTC = timezone.utc
@@ -83,6 +82,14 @@ def test_next_runs_in_a_named_zone_across_daylight_saving(body, after, expected)
 def test_next_runs_are_strictly_after():
     daily = schedule(type="daily", time="09:00")
     assert daily.next_runs(2, after=utc(2026, 5, 1, 9)) == [utc(2026, 5, 2, 9), utc(2026, 5, 3, 9)]
+
+
+def test_preview_lists_the_runs_after_the_clocks_now():
+    preview = preview_schedule({"type": "daily", "time": "09:00", "timezone": "Europe/Berlin"},
+                               clock=lambda: utc(2026, 3, 2, 8, 30))  # 09:30 in Berlin
+    assert preview == {"cron": "0 9 * * *", "timezone": "Europe/Berlin",
+                       "next_runs": ["2026-03-03T09:00:00+01:00", "2026-03-04T09:00:00+01:00",
+                                     "2026-03-05T09:00:00+01:00"]}
 
 
 @pytest.mark.parametrize("day, after, expected", [
@@ -223,17 +230,19 @@ HOURLY = Schedule(type="hourly", time="15")
 MESSAGE = b'{"job_id": "job-1", "trigger": "schedule"}'
 
 
+class Clock:
+    """The scheduler's "now": whatever the test last set."""
+
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
 @pytest.fixture
-def clock(monkeypatch):
-    class Clock(datetime):
-        at = START
-
-        @classmethod
-        def now(cls, tz=None):
-            return cls.at.astimezone(tz)
-
-    monkeypatch.setattr(scheduling, "datetime", Clock)
-    return Clock
+def clock():
+    return Clock(START)
 
 
 @pytest.fixture
@@ -248,7 +257,7 @@ def published():
 
 @pytest.fixture
 def scheduler(store, published, clock):
-    return LocalScheduler(store, published.append)
+    return LocalScheduler(store, published.append, clock=clock)
 
 
 def test_fires_once_when_due(scheduler, published):
@@ -262,6 +271,15 @@ def test_fires_once_when_due(scheduler, published):
     assert published == [MESSAGE]
     assert scheduler.fire_due(now=utc(2026, 3, 2, 11, 15, 30)) == ["job-1"]
     assert published == [MESSAGE, MESSAGE]
+
+
+def test_a_tick_fires_by_the_clock(scheduler, published, clock):
+    scheduler.upsert("job-1", HOURLY)
+    clock.at = utc(2026, 3, 2, 10, 14)
+    assert scheduler.fire_due() == []
+    clock.at = utc(2026, 3, 2, 10, 15)
+    assert scheduler.fire_due() == ["job-1"]
+    assert published == [MESSAGE]
 
 
 def test_missed_firings_publish_one_run(scheduler, published):
