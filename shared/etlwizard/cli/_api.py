@@ -137,6 +137,10 @@ class ApiClient:
         found: list[JSON] = self.get("/api/etl/jobs/")["jobs"]
         return found
 
+    def runs(self, job_id: str) -> list[JSON]:
+        found: list[JSON] = self.get(f"/api/etl/jobs/{segment(job_id)}/runs/")["runs"]
+        return found
+
     def find_connection(self, key: str) -> JSON:
         return _pick(self.connections(), key, "connection")
 
