@@ -163,12 +163,13 @@ def export_jobs(client: ApiClient) -> str:
     names = {c["id"]: c["name"] for c in connections}
     jobs = _unique_names(client.jobs(), "job")
     used = {job["connection_id"] for job in jobs.values()}
-    document = {
-        "connections": {name: connection_spec(c) for name, c in
-                        _unique_names([c for c in connections if c["id"] in used], "connection").items()},
-        "jobs": {name: job_spec(job, names) for name, job in jobs.items()},
-    }
-    return HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
+    used_connections = {name: connection_spec(c) for name, c in
+                        _unique_names([c for c in connections if c["id"] in used], "connection").items()}
+    specs = {name: job_spec(job, names) for name, job in jobs.items()}
+    # A connection a field a line; a job's lists and small mappings on one line each, as people write them.
+    return HEADER + yaml.safe_dump({"connections": used_connections}, sort_keys=False, allow_unicode=True,
+                                   default_flow_style=False) \
+        + yaml.safe_dump({"jobs": specs}, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
 
 
 # --- Apply -----------------------------------------------------------------------------------
