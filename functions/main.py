@@ -1,20 +1,27 @@
 """Cloud Functions entry points: parse the request or event, call one library function, answer.
 
-Each is deployed with its own --entry-point; all share the etlwizard library packaged beside this file.
+Each is deployed with its own --entry-point; all share the etlwizard library. `etl_api` serves the
+whole JSON API (the wizard's backend); preview_table, validate_schema and create_job are the design
+card's single-purpose functions over the same library functions.
 """
 
 import base64
 import io
 import logging
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
+import flask
 import functions_framework
+from cloudevents.http import CloudEvent
 
-from etlwizard import jobs, preview, runner
-from etlwizard.api import create_api_app, respond
+from etlwizard import jobs, preview
+from etlwizard.api import Answer, create_api_app, error_response, ok
 from etlwizard.config import Settings
 from etlwizard.errors import EtlError
-from etlwizard.model import require_object, require_text
+from etlwizard.payload import require_object, require_text
+from etlwizard.run.engine import handle_message
 from etlwizard.stack import Stack
 
 log = logging.getLogger(__name__)
@@ -23,46 +30,50 @@ _WRONG_METHOD = {"status": "error", "message": "Use POST with a JSON body.", "de
 
 @cache
 def _stack() -> Stack:
-    return Stack(Settings.from_env())
+    return Stack(Settings.from_env(), run_handler=handle_message)
+
+
+def _answer(request: flask.Request, call: Callable[[Any], Answer]) -> Answer:
+    """POST only; the JSON body to `call`; an error as the API writes it."""
+    if request.method != "POST":
+        return _WRONG_METHOD
+    try:
+        return call(request.get_json(silent=True))
+    except Exception as e:
+        return error_response(e)
 
 
 @functions_framework.http
-def preview_table(request):
+def preview_table(request: flask.Request) -> Answer:
     """POST {connection_id, schema_name, table_name} -> the table's columns, sample rows and counts."""
-    if request.method != "POST":
-        return _WRONG_METHOD
 
-    def call():
-        body = require_object(request.get_json(silent=True))
-        return preview.preview_table(_stack(), require_text(body, "connection_id", max_length=64), body)
+    def call(body: Any) -> Answer:
+        connection_id = require_text(require_object(body), "connection_id", max_length=64)
+        return ok(**preview.preview_table(_stack(), connection_id, body))
 
-    return respond(call)
+    return _answer(request, call)
 
 
 @functions_framework.http
-def validate_schema(request):
+def validate_schema(request: flask.Request) -> Answer:
     """POST {source_columns, destination_table, primary_key?, timestamp_column?} -> the compatibility report."""
-    if request.method != "POST":
-        return _WRONG_METHOD
-    return respond(jobs.validate_schema, _stack(), request.get_json(silent=True))
+    return _answer(request, lambda body: ok(**jobs.validate_schema(_stack(), body)))
 
 
 @functions_framework.http
-def create_job(request):
-    """POST a job (DESIGN section 5) -> the stored job, its destination table made or checked."""
-    if request.method != "POST":
-        return _WRONG_METHOD
-    return respond(lambda: {"job": jobs.create_job(_stack(), request.get_json(silent=True))}, status=201)
+def create_job(request: flask.Request) -> Answer:
+    """POST a job (README, "API") -> the stored job, its destination table made or checked."""
+    return _answer(request, lambda body: ok(201, job=jobs.create_job(_stack(), body)))
 
 
 @cache
-def _api_app():
+def _api_app() -> flask.Flask:
     return create_api_app(_stack())
 
 
 @functions_framework.http
-def etl_api(request):
-    """The rest of the JSON API (connections, tables, jobs, runs, actions) for the wizard."""
+def etl_api(request: flask.Request) -> flask.Response:
+    """The whole JSON API (connections, tables, jobs, runs, actions) for the wizard."""
     app = _api_app()
     data = request.get_data()  # the body, read once: the API app reads it from its own stream
     environ = {**request.environ, "wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data))}
@@ -71,12 +82,12 @@ def etl_api(request):
 
 
 @functions_framework.cloud_event
-def run_job(cloud_event):
+def run_job(cloud_event: CloudEvent) -> None:
     """A Pub/Sub run message. A transient failure raises, so Pub/Sub redelivers; anything else is
     recorded in the run history and acknowledged."""
     data = base64.b64decode(cloud_event.data["message"]["data"])
     try:
-        runner.handle_message(_stack(), data)
+        handle_message(_stack(), data)
     except EtlError as e:
         if e.transient:
             raise

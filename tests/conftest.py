@@ -10,6 +10,7 @@ import pytest
 
 from etlwizard.config import Settings
 from etlwizard.emulator import BigQueryEmulator
+from etlwizard.run.engine import handle_message
 from etlwizard.stack import Stack
 from web.app import create_app
 
@@ -72,7 +73,7 @@ def settings(tmp_path, bigquery_url):
 
 @pytest.fixture
 def stack(settings):
-    return Stack(settings)
+    return Stack(settings, run_handler=handle_message)
 
 
 @pytest.fixture

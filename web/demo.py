@@ -18,6 +18,7 @@ from etlwizard import connections
 from etlwizard.bigquery_client import make_client
 from etlwizard.config import Settings
 from etlwizard.emulator import BigQueryEmulator
+from etlwizard.run.engine import handle_message
 from etlwizard.stack import Stack
 from web.app import create_app
 
@@ -95,7 +96,7 @@ def main() -> None:
     settings = replace(settings, bigquery_endpoint=emulator.start())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a plain `kill` stops the emulator too
     try:
-        stack = Stack(settings)
+        stack = Stack(settings, run_handler=handle_message)
         seed_sample_dataset(make_client(settings))
         ensure_sample_connection(stack)
         app = create_app(stack=stack)

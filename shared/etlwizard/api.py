@@ -1,127 +1,169 @@
-"""The HTTP contract: library results and errors -> JSON bodies (`respond`), and the JSON API as a
-Flask app (`create_api_app`), served in-process by the wizard in the embedded stack and as the
-`etl_api` Cloud Function in production."""
+"""The JSON API (README, "API"): one Flask blueprint, the only route table between a request and the
+library. The wizard mounts it in the embedded stack; the `etl_api` Cloud Function serves it whole
+(create_api_app); the preview, validate and create-job functions call the same library functions.
+
+Every answer is JSON: {"status": "success", ...} or, from `error_response`, {"status": "error",
+"message", "details"} with the error's HTTP status.
+"""
 
 import logging
+from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from . import connections, jobs, preview, scheduling
 from .errors import EtlError
 from .stack import Stack
 
 log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+Answer = tuple[dict[str, Any], int]
 
 
-def respond(call, *args, status: int = 200) -> tuple[dict, int]:
-    """Run call(*args); a dict result becomes {"status": "success", **result}."""
-    try:
-        result = call(*args)
-    except EtlError as e:
-        log.warning("%s: %s", type(e).__name__, e.message)
-        return e.to_body(), e.status
-    except Exception:
-        log.exception("unexpected error")
-        return {"status": "error", "message": "Internal error: the server log has the details.", "details": []}, 500
-    return {"status": "success", **(result or {})}, status
+def ok(status: int = 200, **payload: Any) -> Answer:
+    return {"status": "success", **payload}, status
+
+
+def error_response(error: Exception) -> Answer:
+    """The one writer of an error body: an EtlError says its own status and message; anything
+    else is a bug, logged with its trace and answered without it."""
+    if isinstance(error, EtlError):
+        log.warning("%s: %s", type(error).__name__, error.message)
+        return {"status": "error", "message": error.message, "details": error.details}, error.status
+    if isinstance(error, HTTPException):  # Werkzeug's: no such route, method not allowed, ...
+        message = {404: f"No route {request.method} {request.path}",
+                   405: f"{request.method} is not allowed on {request.path}"}.get(error.code or 0, error.description)
+        return {"status": "error", "message": message or error.name, "details": []}, error.code or 500
+    log.exception("unexpected error", exc_info=error)
+    return {"status": "error", "message": "Internal error: the server log has the details.", "details": []}, 500
+
+
+def stack() -> Stack:
+    found: Stack = current_app.extensions["etl_stack"]
+    return found
+
+
+def body() -> object:
+    return request.get_json(silent=True)
+
+
+@bp.post("/connections/")
+def create_connection() -> Answer:
+    return ok(201, connection=connections.create_connection(stack(), body()))
+
+
+@bp.get("/connections/")
+def list_connections() -> Answer:
+    return ok(connections=connections.list_connections(stack()))
+
+
+@bp.post("/connections/<connection_id>/test/")
+def test_connection(connection_id: str) -> Answer:
+    return ok(**connections.test_connection(stack(), connection_id))
+
+
+@bp.delete("/connections/<connection_id>/")
+def delete_connection(connection_id: str) -> Answer:
+    connections.delete_connection(stack(), connection_id)
+    return ok()
+
+
+@bp.get("/connections/<connection_id>/tables/")
+def list_tables(connection_id: str) -> Answer:
+    return ok(tables=connections.list_tables(stack(), connection_id))
+
+
+@bp.post("/connections/<connection_id>/fetch-table-preview/")
+def fetch_table_preview(connection_id: str) -> Answer:
+    return ok(**preview.preview_table(stack(), connection_id, body()))
+
+
+@bp.get("/etl/datasets/<dataset>/tables/")
+def list_destination_tables(dataset: str) -> Answer:
+    return ok(tables=stack().warehouse.list_tables(dataset))
+
+
+@bp.get("/etl/datasets/<dataset>/tables/<table>/")
+def describe_destination_table(dataset: str, table: str) -> Answer:
+    return ok(table=stack().warehouse.describe_table(dataset, table, request.args.get("rows", "0")))
+
+
+@bp.post("/etl/validate-schema-compatibility/")
+def validate_schema() -> Answer:
+    return ok(**jobs.validate_schema(stack(), body()))
+
+
+@bp.post("/etl/schedules/preview/")
+def preview_schedule() -> Answer:
+    return ok(**scheduling.preview_schedule(body()))
+
+
+@bp.post("/etl/jobs/")
+def create_job() -> Answer:
+    return ok(201, job=jobs.create_job(stack(), body()))
+
+
+@bp.get("/etl/jobs/")
+def list_jobs() -> Answer:
+    return ok(jobs=jobs.list_jobs(stack()))
+
+
+@bp.get("/etl/jobs/<job_id>/")
+def read_job(job_id: str) -> Answer:
+    return ok(job=jobs.read_job(stack(), job_id))
+
+
+@bp.get("/etl/jobs/<job_id>/runs/")
+def list_runs(job_id: str) -> Answer:
+    return ok(runs=jobs.job_runs(stack(), job_id))
+
+
+@bp.patch("/etl/jobs/<job_id>/")
+def update_job(job_id: str) -> Answer:
+    return ok(job=jobs.update_job(stack(), job_id, body()))
+
+
+@bp.delete("/etl/jobs/<job_id>/")
+def delete_job(job_id: str) -> Answer:
+    return ok(**jobs.delete_job(stack(), job_id, body()))
+
+
+@bp.post("/etl/jobs/<job_id>/run/")
+def run_job(job_id: str) -> Answer:
+    return ok(202, **jobs.run_now(stack(), job_id))
+
+
+@bp.post("/etl/jobs/<job_id>/pause/")
+def pause_job(job_id: str) -> Answer:
+    return ok(job=jobs.pause_job(stack(), job_id))
+
+
+@bp.post("/etl/jobs/<job_id>/resume/")
+def resume_job(job_id: str) -> Answer:
+    return ok(job=jobs.resume_job(stack(), job_id))
+
+
+@bp.post("/etl/jobs/<job_id>/reconnect/")
+def reconnect_job(job_id: str) -> Answer:
+    return ok(job=jobs.reconnect_job(stack(), job_id, body()))
+
+
+def mount(app: Flask, stack: Stack) -> None:
+    """Serve the API from `app` over `stack`: its routes, and JSON for every error under /api/."""
+    app.extensions["etl_stack"] = stack
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # answers keep the library's field order
+    app.register_blueprint(bp)
+
+    @app.errorhandler(Exception)
+    def answer_error(error: Exception) -> Answer | Response | HTTPException:
+        if isinstance(error, HTTPException) and not request.path.startswith("/api/"):
+            return error  # the wizard's pages keep Flask's own answers
+        return error_response(error)
 
 
 def create_api_app(stack: Stack) -> Flask:
+    """The API alone, as the etl_api function serves it."""
     app = Flask(__name__)
-    app.extensions["etl_stack"] = stack
-    app.json.sort_keys = False
-
-    def stack_():
-        return current_app.extensions["etl_stack"]
-
-    @app.post("/api/connections/")
-    def create_connection():
-        return respond(lambda: {"connection": connections.create_connection(stack_(), request.get_json(silent=True))},
-                       status=201)
-
-    @app.get("/api/connections/")
-    def list_connections():
-        return respond(lambda: {"connections": connections.list_connections(stack_())})
-
-    @app.post("/api/connections/<connection_id>/test/")
-    def test_connection(connection_id):
-        return respond(connections.test_connection, stack_(), connection_id)
-
-    @app.delete("/api/connections/<connection_id>/")
-    def delete_connection(connection_id):
-        return respond(connections.delete_connection, stack_(), connection_id)
-
-    @app.get("/api/connections/<connection_id>/tables/")
-    def list_tables(connection_id):
-        return respond(lambda: {"tables": connections.list_tables(stack_(), connection_id)})
-
-    @app.post("/api/connections/<connection_id>/fetch-table-preview/")
-    def fetch_table_preview(connection_id):
-        return respond(preview.preview_table, stack_(), connection_id, request.get_json(silent=True))
-
-    @app.get("/api/etl/datasets/<dataset>/tables/")
-    def list_destination_tables(dataset):
-        return respond(lambda: {"tables": stack_().warehouse.list_tables(dataset)})
-
-    @app.get("/api/etl/datasets/<dataset>/tables/<table>/")
-    def describe_destination_table(dataset, table):
-        return respond(lambda: {"table": stack_().warehouse.describe_table(dataset, table,
-                                                                           request.args.get("rows", "0"))})
-
-    @app.post("/api/etl/validate-schema-compatibility/")
-    def validate_schema():
-        return respond(jobs.validate_schema, stack_(), request.get_json(silent=True))
-
-    @app.post("/api/etl/schedules/preview/")
-    def preview_schedule():
-        return respond(scheduling.preview_schedule, request.get_json(silent=True))
-
-    @app.post("/api/etl/jobs/")
-    def create_job():
-        return respond(lambda: {"job": jobs.create_job(stack_(), request.get_json(silent=True))}, status=201)
-
-    @app.get("/api/etl/jobs/")
-    def list_jobs():
-        return respond(lambda: {"jobs": jobs.list_jobs(stack_())})
-
-    @app.get("/api/etl/jobs/<job_id>/")
-    def get_job(job_id):
-        return respond(lambda: {"job": jobs.read_job(stack_(), job_id)})
-
-    @app.get("/api/etl/jobs/<job_id>/runs/")
-    def list_runs(job_id):
-        return respond(lambda: {"runs": jobs.list_runs(stack_(), job_id)})
-
-    @app.patch("/api/etl/jobs/<job_id>/")
-    def update_job(job_id):
-        return respond(lambda: {"job": jobs.update_job(stack_(), job_id, request.get_json(silent=True))})
-
-    @app.delete("/api/etl/jobs/<job_id>/")
-    def delete_job(job_id):
-        return respond(jobs.delete_job, stack_(), job_id, request.get_json(silent=True))
-
-    @app.post("/api/etl/jobs/<job_id>/run/")
-    def run_job(job_id):
-        return respond(jobs.run_now, stack_(), job_id, status=202)
-
-    @app.post("/api/etl/jobs/<job_id>/pause/")
-    def pause_job(job_id):
-        return respond(lambda: {"job": jobs.pause_job(stack_(), job_id)})
-
-    @app.post("/api/etl/jobs/<job_id>/resume/")
-    def resume_job(job_id):
-        return respond(lambda: {"job": jobs.resume_job(stack_(), job_id)})
-
-    @app.post("/api/etl/jobs/<job_id>/reconnect/")
-    def reconnect_job(job_id):
-        return respond(lambda: {"job": jobs.reconnect_job(stack_(), job_id, request.get_json(silent=True))})
-
-    @app.errorhandler(404)
-    def not_found(_):
-        return {"status": "error", "message": f"No route {request.method} {request.path}", "details": []}, 404
-
-    @app.errorhandler(405)
-    def not_allowed(_):
-        return {"status": "error", "message": f"{request.method} is not allowed on {request.path}", "details": []}, 405
-
+    mount(app, stack)
     return app

@@ -1,6 +1,7 @@
 """Saved source connections: create, list, test, delete, and open one as a Source."""
 
 import logging
+from typing import Any
 
 from .errors import NotFound
 from .model import Connection
@@ -16,7 +17,7 @@ def _secret_name(connection_id: str) -> str:
     return SECRET_PREFIX + connection_id
 
 
-def create_connection(stack: Stack, body) -> dict:
+def create_connection(stack: Stack, body: object) -> dict[str, Any]:
     connection, password = Connection.from_payload(body)
     stack.secrets.put(_secret_name(connection.id), password)
     stack.store.put(COLLECTION, connection.id, connection.to_dict())
@@ -24,7 +25,7 @@ def create_connection(stack: Stack, body) -> dict:
     return connection.to_dict()
 
 
-def list_connections(stack: Stack) -> list[dict]:
+def list_connections(stack: Stack) -> list[dict[str, Any]]:
     return sorted(stack.store.list(COLLECTION), key=lambda c: c["name"].lower())
 
 
@@ -32,7 +33,7 @@ def get_connection(stack: Stack, connection_id: str) -> Connection:
     doc = stack.store.get(COLLECTION, connection_id)
     if doc is None:
         raise NotFound(f"connection {connection_id} does not exist")
-    return Connection(**doc)
+    return Connection.from_doc(doc)
 
 
 def delete_connection(stack: Stack, connection_id: str) -> None:
@@ -51,12 +52,12 @@ def open_connection(stack: Stack, connection_id: str) -> Source:
     return open_source(connection, password, stack.settings)
 
 
-def test_connection(stack: Stack, connection_id: str) -> dict:
+def test_connection(stack: Stack, connection_id: str) -> dict[str, Any]:
     with open_connection(stack, connection_id) as source:
         version = source.test()
     return {"connection_id": connection_id, "server_version": version}
 
 
-def list_tables(stack: Stack, connection_id: str) -> list[dict]:
+def list_tables(stack: Stack, connection_id: str) -> list[dict[str, Any]]:
     with open_connection(stack, connection_id) as source:
         return source.list_tables()

@@ -6,15 +6,23 @@ Both take the same bytes ({"job_id": ..., optional chunk/run ids}); run-job read
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, Protocol
 
 from .errors import StoreError
 
 log = logging.getLogger(__name__)
 
 
+class Publisher(Protocol):
+    def publish(self, data: bytes) -> str:
+        """Send a run message; returns its message id."""
+        ...
+
+
 class PubSubPublisher:
-    def __init__(self, project: str, topic: str, client=None):
+    def __init__(self, project: str, topic: str, client: Any = None):
         if client is None:
             from google.cloud import pubsub_v1
 
@@ -27,7 +35,7 @@ class PubSubPublisher:
 
         job_id = json.loads(data).get("job_id", "")
         try:
-            return self.client.publish(self.topic, data, job_id=job_id).result(timeout=30)
+            return str(self.client.publish(self.topic, data, job_id=job_id).result(timeout=30))
         except exceptions.GoogleAPICallError as e:
             raise StoreError(f"Pub/Sub refused the run message: {e.message}") from None
 
@@ -35,10 +43,10 @@ class PubSubPublisher:
 class LocalDispatcher:
     """Hands each message to `handle(data)` on a small pool of worker threads."""
 
-    def __init__(self, handle, workers: int = 4):
+    def __init__(self, handle: Callable[[bytes], Any], workers: int = 4):
         self.handle = handle
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-run")
-        self._pending = set()
+        self._pending: set[Future[Any]] = set()
         self._lock = threading.Lock()
 
     def publish(self, data: bytes) -> str:
@@ -48,13 +56,13 @@ class LocalDispatcher:
         future.add_done_callback(self._done)
         return f"local-{id(future):x}"
 
-    def _done(self, future) -> None:
+    def _done(self, future: Future[Any]) -> None:
         with self._lock:
             self._pending.discard(future)
         self._report(future)
 
     @staticmethod
-    def _report(future) -> None:
+    def _report(future: Future[Any]) -> None:
         if future.exception() is not None:
             log.error("run failed: %s", future.exception())
 

@@ -7,32 +7,15 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from .errors import InvalidInput
+from .payload import require_object, require_text
 
 SOURCE_TYPES = ("postgresql", "mysql", "bigquery")
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 _HOST = re.compile(r"[A-Za-z0-9.\-:\[\]_]{1,253}")
 _PROJECT = re.compile(r"[a-z][a-z0-9\-]{4,28}[a-z0-9]")
-
-
-def require_text(payload: dict, name: str, *, max_length: int = 1024, optional=False) -> str:
-    value = payload.get(name)
-    if value is None or value == "":
-        if optional:
-            return ""
-        raise InvalidInput(name, "is required")
-    if not isinstance(value, str):
-        raise InvalidInput(name, "must be a string")
-    if len(value) > max_length or "\x00" in value:
-        raise InvalidInput(name, f"must be at most {max_length} characters of text")
-    return value
-
-
-def require_object(body) -> dict:
-    if not isinstance(body, dict):
-        raise InvalidInput("body", "must be a JSON object")
-    return body
 
 
 @dataclass(frozen=True)
@@ -50,7 +33,7 @@ class Connection:
     created_at: str = ""
 
     @classmethod
-    def from_payload(cls, body) -> tuple["Connection", str]:
+    def from_payload(cls, body: object) -> tuple["Connection", str]:
         """Validate a create request; returns the connection and its password ("" is valid)."""
         body = require_object(body)
         name = require_text(body, "name", max_length=100)
@@ -61,7 +44,7 @@ class Connection:
         password = "" if password is None else password
         if not isinstance(password, str):
             raise InvalidInput("password", "must be a string")
-        fields = {"host": "", "port": None, "database": "", "user": "", "project": ""}
+        fields: dict[str, Any] = {"host": "", "port": None, "database": "", "user": "", "project": ""}
         if kind == "bigquery":
             fields["project"] = require_text(body, "project", max_length=30)
             if not _PROJECT.fullmatch(fields["project"]):
@@ -82,7 +65,11 @@ class Connection:
         )
         return connection, password
 
-    def to_dict(self) -> dict:
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "Connection":
+        return cls(**doc)
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @property
@@ -90,7 +77,7 @@ class Connection:
         return f"connection '{self.name}'"
 
 
-def _port(value, default: int) -> int:
+def _port(value: object, default: int) -> int:
     if value in (None, ""):
         return default
     if isinstance(value, str) and re.fullmatch(r"[0-9]{1,5}", value):
@@ -106,7 +93,7 @@ class TableRef:
     table_name: str
 
     @classmethod
-    def from_payload(cls, body) -> "TableRef":
+    def from_payload(cls, body: object) -> "TableRef":
         body = require_object(body)
         return cls(
             schema_name=require_text(body, "schema_name", max_length=1024),
@@ -127,8 +114,13 @@ class Column:
     # What recommend_timestamp_column weighs; not part of the contract's column fields.
     indexed: bool = field(default=False, repr=False)
 
-    def to_dict(self) -> dict:
-        out = {
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "Column":
+        """A column as to_dict wrote it (a job keeps its columns so)."""
+        return cls(**{k: v for k, v in doc.items() if k in _COLUMN_FIELDS})
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "name": self.name,
             "source_type": self.source_type,
             "bigquery_type": self.bigquery_type,
@@ -140,6 +132,10 @@ class Column:
         if self.warning:
             out["warning"] = self.warning
         return out
+
+
+_COLUMN_FIELDS = ("name", "source_type", "bigquery_type", "nullable", "mode", "is_primary_key",
+                  "is_timestamp_candidate", "warning")
 
 
 @dataclass
@@ -158,30 +154,18 @@ class TableMetadata:
         return next((c for c in self.columns if c.name == name), None)
 
 
-LOAD_TYPES = ("transactional", "catalog")
-DESTINATION_MODES = ("new", "existing")
 BACKFILL_CHOICES = {"last_30_days": 30, "last_90_days": 90, "last_365_days": 365, "all": None, "custom": None}
 
 
-def require_names(payload: dict, name: str, *, optional=False) -> list[str]:
-    value = payload.get(name)
-    if value in (None, []) and optional:
-        return []
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise InvalidInput(name, "must be a non-empty list of column names")
-    if len({v.lower() for v in value}) != len(value):
-        raise InvalidInput(name, "names a column twice")
-    return list(value)
-
-
-def backfill_start(choice: str, custom: str | None, today) -> str | None:
+def backfill_start(choice: object, custom: object, today: date) -> str | None:
     """The first day a transactional job loads: a date (ISO) or None for all history."""
     if not isinstance(choice, str) or choice not in BACKFILL_CHOICES:
         raise InvalidInput("historical_backfill", f"must be one of {', '.join(BACKFILL_CHOICES)}")
     if choice == "all":
         return None
-    if choice != "custom":
-        return (today - timedelta(days=BACKFILL_CHOICES[choice])).isoformat()
+    days = BACKFILL_CHOICES[choice]
+    if days is not None:
+        return (today - timedelta(days=days)).isoformat()
     try:
         start = date.fromisoformat(custom) if isinstance(custom, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", custom) \
             else None

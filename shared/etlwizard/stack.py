@@ -5,21 +5,48 @@
 | store      | Firestore                    | SQLite under Settings.data_dir              |
 | secrets    | Secret Manager               | a 0600 file under Settings.data_dir         |
 | warehouse  | BigQuery                     | BigQuery at Settings.bigquery_endpoint      |
-| publisher  | Pub/Sub (the run topic)      | a worker pool calling the runner            |
+| publisher  | Pub/Sub (the run topic)      | a worker pool calling the run handler       |
 | scheduler  | Cloud Scheduler              | a thread firing due crons (start_scheduler) |
+
+The stack knows no run engine: an entry point that runs jobs in this process (the embedded stack)
+hands it `run_handler`, which the worker pool calls with each run message.
 """
 
+from collections.abc import Callable
+from datetime import datetime, timezone
 from functools import cached_property
+from typing import Any, Protocol
 
 from .config import Settings
+from .dispatch import LocalDispatcher, PubSubPublisher, Publisher
+from .scheduling import CloudScheduler, LocalScheduler, Schedule
 from .secrets import FileSecretStore, SecretManagerStore, SecretStore
 from .store import DocumentStore
+from .warehouse import Warehouse
+
+RunHandler = Callable[["Stack", bytes], Any]
+
+
+class Scheduler(Protocol):
+    """Fires a job's run message on its schedule: Cloud Scheduler, or LocalScheduler."""
+
+    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False) -> None: ...
+    def pause(self, job_id: str) -> None: ...
+    def resume(self, job_id: str) -> None: ...
+    def delete(self, job_id: str) -> None: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Stack:
-    def __init__(self, settings: Settings, **parts):
+    def __init__(self, settings: Settings, *, run_handler: RunHandler | None = None,
+                 clock: Callable[[], datetime] = utc_now, **parts: Any):
         """parts: store, secrets, warehouse, publisher, scheduler to use instead of the defaults."""
         self.settings = settings
+        self.run_handler = run_handler
+        self.clock = clock
         for name, part in parts.items():
             setattr(self, name, part)
 
@@ -40,26 +67,20 @@ class Stack:
         return FileSecretStore(self.settings.data_dir / "secrets.json")
 
     @cached_property
-    def warehouse(self):
-        from .warehouse import Warehouse
-
+    def warehouse(self) -> Warehouse:
         return Warehouse(self.settings)
 
     @cached_property
-    def publisher(self):
+    def publisher(self) -> Publisher:
         if self.settings.stack == "gcp":
-            from .dispatch import PubSubPublisher
-
             return PubSubPublisher(self.settings.project, self.settings.run_topic)
-        from .dispatch import LocalDispatcher
-        from .runner import handle_message
-
-        return LocalDispatcher(lambda data: handle_message(self, data))
+        handler = self.run_handler
+        if handler is None:
+            raise RuntimeError("this embedded stack was made without a run_handler: it cannot run jobs")
+        return LocalDispatcher(lambda data: handler(self, data))
 
     @cached_property
-    def scheduler(self):
-        from .scheduling import CloudScheduler, LocalScheduler
-
+    def scheduler(self) -> Scheduler:
         if self.settings.stack == "gcp":
             return CloudScheduler(self.settings.project, self.settings.region, self.settings.run_topic)
         return LocalScheduler(self.store, self.publisher.publish)

@@ -8,15 +8,17 @@ from datetime import datetime
 import pg8000.native
 import pytest
 
-from etlwizard import runner
 from etlwizard.jobs import get_job
+from etlwizard.run.chunks import fan_out
+from etlwizard.run.engine import handle_message, run_job
+from etlwizard.run.state import Chunk, ChunkStatus, Run, RunStatus
 from etlwizard.stack import Stack
 from web.app import create_app
 
 
 @pytest.fixture
 def small_chunks(settings):
-    stack = Stack(replace(settings, fanout_rows=250))
+    stack = Stack(replace(settings, fanout_rows=250), run_handler=handle_message)
     yield stack, create_app(stack=stack).test_client()
     stack.publisher.drain()
 
@@ -53,7 +55,7 @@ def test_a_large_backfill_fans_out_and_commits_once(small_chunks, source, postgr
     stack, client = small_chunks
     table, _ = source
     job = create_job(client, postgres_db, table)
-    started = runner.run_job(stack, job["id"])
+    started = run_job(stack, job["id"]).to_doc()
     assert started["status"] == "running" and started["split_column"] == "at"
     assert len(started["chunks"]) == 4
     stack.publisher.drain()
@@ -64,12 +66,12 @@ def test_a_large_backfill_fans_out_and_commits_once(small_chunks, source, postgr
     assert sum(c["rows"] for c in run["chunks"]) == 1000 and all(c["rows"] > 0 for c in run["chunks"])
     assert landed(stack, job) == 1000
     stored = get_job(stack, job["id"])
-    assert "pending_run" not in stored and "lease" not in stored
-    assert datetime.fromisoformat(stored["watermark"]) == datetime.fromisoformat(run["window"]["upper"])
+    assert stored.pending_run is None and stored.lease is None
+    assert datetime.fromisoformat(stored.watermark) == datetime.fromisoformat(run["window"]["upper"])
     tables = [t["table_name"] for t in stack.warehouse.list_tables(job["destination"]["dataset"])]
     assert tables == ["big"]  # the chunks' staging tables are gone
 
-    assert runner.run_job(stack, job["id"])["status"] == "succeeded"  # the next window is small: one piece
+    assert run_job(stack, job["id"]).to_doc()["status"] == "succeeded"  # the next window is small: one piece
     assert landed(stack, job) == 1000
 
 
@@ -78,7 +80,7 @@ def test_a_failed_chunk_is_where_the_next_run_resumes(small_chunks, source, post
     table, db = source
     db.run(f"UPDATE {table} SET at = 'infinity' WHERE id = 600")  # BigQuery has no such timestamp
     job = create_job(client, postgres_db, table, load_type="catalog", timestamp_column=None)
-    started = runner.run_job(stack, job["id"])
+    started = run_job(stack, job["id"]).to_doc()
     assert started["split_column"] == "id" and len(started["chunks"]) == 4
     stack.publisher.drain()
 
@@ -90,10 +92,10 @@ def test_a_failed_chunk_is_where_the_next_run_resumes(small_chunks, source, post
     assert run["error"].endswith("The next run resumes at it.")
     assert landed(stack, job) == 0  # nothing committed: readers still see the old (empty) table
     stored = get_job(stack, job["id"])
-    assert stored["pending_run"] == run["id"] and "lease" not in stored
+    assert stored.pending_run == run["id"] and stored.lease is None
 
     db.run(f"UPDATE {table} SET at = now() WHERE id = 600")
-    resumed = runner.run_job(stack, job["id"])
+    resumed = run_job(stack, job["id"]).to_doc()
     assert resumed["id"] == run["id"]
     stack.publisher.drain()
     (run,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
@@ -101,7 +103,7 @@ def test_a_failed_chunk_is_where_the_next_run_resumes(small_chunks, source, post
     assert [c["attempts"] for c in run["chunks"]] == [2 if c["index"] == failed[0]["index"] else 1
                                                       for c in run["chunks"]]
     assert landed(stack, job) == 1000
-    assert "pending_run" not in get_job(stack, job["id"])
+    assert get_job(stack, job["id"]).pending_run is None
 
 
 def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
@@ -116,15 +118,14 @@ def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
 
     stack = Stack(settings, publisher=Recorder())
     now = datetime.now(timezone.utc)
-    chunk = {"rows": 0, "bytes": 0, "attempts": 1, "error": None, "lower": 0, "upper": 1}
-    run = {"id": "r1", "job_id": "j1", "status": "failed", "chunks": [
-        {**chunk, "index": 0, "status": "done"},
-        {**chunk, "index": 1, "status": "failed"},
-        {**chunk, "index": 2, "status": "loading", "loading_since": now.isoformat()},
-        {**chunk, "index": 3, "status": "loading", "loading_since": (now - timedelta(hours=2)).isoformat()},
-        {**chunk, "index": 4, "status": "pending"},
-    ]}
-    runner._fan_out(stack, {"id": "j1"}, run)
+    run = Run(id="r1", job_id="j1", trigger="manual", status=RunStatus.FAILED, started_at=now, chunks=[
+        Chunk(0, 0, 1, ChunkStatus.DONE, attempts=1),
+        Chunk(1, 1, 2, ChunkStatus.FAILED, attempts=1),
+        Chunk(2, 2, 3, ChunkStatus.LOADING, attempts=1, loading_since=now.isoformat()),
+        Chunk(3, 3, 4, ChunkStatus.LOADING, attempts=1, loading_since=(now - timedelta(hours=2)).isoformat()),
+        Chunk(4, 4, 5),
+    ])
+    fan_out(stack, "j1", run)
     assert published == [1, 3, 4]  # 3's worker has been silent longer than a lease: it is gone
     assert stack.store.get("jobs/j1/runs", "r1")["status"] == "running"
 
@@ -137,7 +138,7 @@ def test_a_window_loads_each_row_once_read_in_slices_or_not(settings, postgres_d
     PostgreSQL's reads only as fast as the run takes its batches: one query, files of chunk_rows."""
     from etlwizard.sources.base import SqlSource
 
-    stack = Stack(replace(settings, chunk_rows=100, batch_rows=30))
+    stack = Stack(replace(settings, chunk_rows=100, batch_rows=30), run_handler=handle_message)
     client = create_app(stack=stack).test_client()
     name = f"sliced_{uuid.uuid4().hex[:8]}"
     if kind == "postgresql":
@@ -175,7 +176,7 @@ def test_a_window_loads_each_row_once_read_in_slices_or_not(settings, postgres_d
             "destination": {"mode": "new", "dataset": f"s_{uuid.uuid4().hex[:8]}", "table": "sliced"}})
         assert response.status_code == 201, response.get_json()
         job = response.get_json()["job"]
-        run = runner.run_job(stack, job["id"])
+        run = run_job(stack, job["id"]).to_doc()
         assert (run["status"], run["rows"]) == ("succeeded", 1000)
         if kind == "mysql":
             assert len(reads) >= 8  # about 1000 / 100 slices

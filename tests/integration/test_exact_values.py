@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from etlwizard import runner
+from etlwizard.run.engine import run_job
 
 
 @pytest.mark.parametrize("kind, arrays", [("postgresql", True), ("postgresql", False), ("mysql", False)],
@@ -25,7 +25,7 @@ def test_all_types_arrive_exactly(client, stack, postgres_db, mysql_db, kind, ar
         "destination": {"mode": "new", "dataset": dataset, "table": "all_types"}})
     assert response.status_code == 201, response.get_json()
     job = response.get_json()["job"]
-    run = runner.run_job(stack, job["id"])
+    run = run_job(stack, job["id"]).to_doc()
     assert run["rows"] == 2
     assert run.get("dropped_array_nulls", 0) == (2 if arrays else 0)
     landed = client.get(f"/api/etl/datasets/{dataset}/tables/all_types/?rows=10").get_json()["table"]["rows"]

@@ -83,37 +83,33 @@ def test_create_job_validate_and_run_job_functions(function_env, client, postgre
 
 
 @pytest.fixture
-def function_servers(function_env):
-    """Each HTTP function on its own local server, as Cloud Functions would serve them; every
-    request's Authorization header is recorded."""
+def etl_api_server(function_env):
+    """The etl_api function on a local server, as Cloud Functions would serve it; every request's
+    Authorization header is recorded."""
     import threading
 
     from werkzeug.serving import make_server
 
-    seen, servers, urls = [], [], {}
-    for name in ("preview_table", "validate_schema", "create_job", "etl_api"):
-        app = functions_framework.create_app(name, MAIN, "http")
+    seen = []
+    app = functions_framework.create_app("etl_api", MAIN, "http")
 
-        def recording(environ, start_response, app=app, name=name):
-            seen.append((name, environ.get("HTTP_AUTHORIZATION")))
-            return app.wsgi_app(environ, start_response)
+    def recording(environ, start_response):
+        seen.append((environ["PATH_INFO"], environ.get("HTTP_AUTHORIZATION")))
+        return app.wsgi_app(environ, start_response)
 
-        server = make_server("127.0.0.1", 0, recording, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        urls[name] = f"http://127.0.0.1:{server.server_port}"
-    yield urls, seen
-    for server in servers:
-        server.shutdown()
+    server = make_server("127.0.0.1", 0, recording, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", seen
+    server.shutdown()
 
 
-def test_the_wizard_calls_the_functions_over_http_with_id_tokens(function_servers, postgres_db, settings):
+def test_the_wizard_calls_the_etl_api_function_over_http_with_id_tokens(etl_api_server, postgres_db, settings):
     from web.app import create_app
-    from web.client import HttpTransport
+    from web.client import ApiProxy
 
-    urls, seen = function_servers
-    transport = HttpTransport(urls, token_source=lambda audience: f"id-token-for {audience}")
-    wizard = create_app(settings=settings, transport=transport).test_client()
+    url, seen = etl_api_server
+    proxy = ApiProxy(url, token_source=lambda audience: f"id-token-for {audience}")
+    wizard = create_app(settings=settings, proxy=proxy).test_client()
 
     created = wizard.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db})
     assert created.status_code == 201
@@ -134,18 +130,20 @@ def test_the_wizard_calls_the_functions_over_http_with_id_tokens(function_server
     missing = wizard.get("/api/etl/jobs/nope/")
     assert (missing.status_code, missing.get_json()["message"]) == (404, "job nope does not exist")
 
-    assert [name for name, _ in seen] == ["etl_api", "preview_table", "create_job", "validate_schema", "etl_api"]
-    assert all(token == f"Bearer id-token-for {urls[name]}" for name, token in seen)
+    assert [path for path, _ in seen] == ["/api/connections/", f"/api/connections/{cid}/fetch-table-preview/",
+                                          "/api/etl/jobs/", "/api/etl/validate-schema-compatibility/",
+                                          "/api/etl/jobs/nope/"]
+    assert all(token == f"Bearer id-token-for {url}" for _, token in seen)
 
 
 def test_an_unreachable_function_is_a_readable_502(settings):
     from web.app import create_app
-    from web.client import HttpTransport
+    from web.client import ApiProxy
 
     from etlwizard.emulator import free_port
 
-    urls = {name: f"http://127.0.0.1:{free_port()}" for name in ("preview_table", "validate_schema", "create_job", "etl_api")}
-    wizard = create_app(settings=settings, transport=HttpTransport(urls, token_source=lambda a: "t", timeout=5)).test_client()
+    proxy = ApiProxy(f"http://127.0.0.1:{free_port()}", token_source=lambda a: "t", timeout=5)
+    wizard = create_app(settings=settings, proxy=proxy).test_client()
     response = wizard.get("/api/etl/jobs/")
     assert response.status_code == 502
     assert response.get_json()["message"] == "The etl_api function could not be reached."

@@ -10,10 +10,11 @@ import pytest
 @pytest.fixture(params=["embedded", "firestore"])
 def stack(request, settings):
     """Every job route runs on both job stores."""
+    from etlwizard.run.engine import handle_message
     from etlwizard.stack import Stack
 
     if request.param == "embedded":
-        return Stack(settings)
+        return Stack(settings, run_handler=handle_message)
     request.getfixturevalue("firestore_emulator")
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import firestore
@@ -21,7 +22,7 @@ def stack(request, settings):
     from etlwizard.store.firestore import FirestoreStore
 
     project = f"jobs-{uuid.uuid4().hex[:8]}"
-    return Stack(settings, store=FirestoreStore(project, firestore.Client(project=project,
+    return Stack(settings, run_handler=handle_message, store=FirestoreStore(project, firestore.Client(project=project,
                                                                           credentials=AnonymousCredentials())))
 
 

@@ -13,9 +13,10 @@ import pg8000.native
 import pymysql
 import pytest
 
-from etlwizard import runner
 from etlwizard.errors import EtlError
 from etlwizard.jobs import get_job
+from etlwizard.run import stage
+from etlwizard.run.engine import handle_message, run_job
 from etlwizard.stack import Stack
 
 
@@ -67,12 +68,14 @@ def destination(client, dataset, table="events"):
 
 
 def run(stack, job_id, trigger="manual"):
-    return runner.run_job(stack, job_id, trigger)
+    """Run the job here; the run as its history shows it."""
+    done = run_job(stack, job_id, trigger)
+    return done and done.to_doc()
 
 
 def tuned(settings, **changes):
     """A stack on the same job store and emulator, with some run settings changed."""
-    return Stack(replace(settings, **changes))
+    return Stack(replace(settings, **changes), run_handler=handle_message)
 
 
 def test_incremental_runs_load_new_and_changed_rows_once(client, stack, pg, pg_sql, table, dataset):
@@ -80,7 +83,7 @@ def test_incremental_runs_load_new_and_changed_rows_once(client, stack, pg, pg_s
     job = make_job(client, pg, table, dataset)
     first = run(stack, job["id"])
     assert (first["status"], first["rows"]) == ("succeeded", 2)
-    watermark = get_job(stack, job["id"])["watermark"]
+    watermark = get_job(stack, job["id"]).watermark
     assert datetime.fromisoformat(watermark) == datetime.fromisoformat(first["window"]["upper"])
 
     # a new row, a changed row (its cursor moves), and a row past the source's clock minus the lag
@@ -210,13 +213,13 @@ def test_two_databases_into_one_table_keep_separate_watermarks(client, stack, pg
         rows = destination(client, dataset)
         assert [(r["id"], r["note"]) for r in rows] == [(1, "maria"), (1, "pg")]  # same key, two sources
         pg_state, my_state = get_job(stack, pg_job["id"]), get_job(stack, my_job["id"])
-        assert pg_state["source_id"] != my_state["source_id"]
-        assert pg_state["watermark"] is not None and my_state["watermark"] is not None
+        assert pg_state.source_id != my_state.source_id
+        assert pg_state.watermark is not None and my_state.watermark is not None
         with db.cursor() as cursor:
             cursor.execute(f"UPDATE {table} SET note = 'maria2', updated_at = UTC_TIMESTAMP(6)")
         time.sleep(1.5)
         assert run(stack, my_job["id"])["rows"] == 1
-        assert get_job(stack, pg_job["id"])["watermark"] == pg_state["watermark"]  # untouched
+        assert get_job(stack, pg_job["id"]).watermark == pg_state.watermark  # untouched
         assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(1, "maria2"), (1, "pg")]
     finally:
         with db.cursor() as cursor:
@@ -235,7 +238,7 @@ def test_a_failed_run_is_recorded_and_frees_the_job(client, stack, pg, pg_sql, d
     assert failed["status"] == "failed"
     assert failed["error"] == f"table public.{name} does not exist in connection 'pg'"
     stored = get_job(stack, job["id"])
-    assert "lease" not in stored and stored["watermark"] is None
+    assert stored.lease is None and stored.watermark is None
 
 
 @pytest.mark.parametrize("failing, error, detail", [
@@ -258,7 +261,7 @@ def test_a_source_failing_mid_read_fails_the_run_readably(client, stack, pg, pg_
         assert failed["status"] == "failed"
         assert failed["error"].startswith(error) and detail in failed["error"], failed["error"]
         assert client.get(f"/api/etl/datasets/{dataset}/tables/events/").get_json()["table"]["row_count"] == 0
-        assert "lease" not in get_job(stack, job["id"])
+        assert get_job(stack, job["id"]).lease is None
     finally:
         pg_sql(f"DROP VIEW {name}")
 
@@ -311,7 +314,7 @@ def test_a_long_run_keeps_renewing_its_lease(client, settings, pg, pg_sql, table
     assert run(stack, job["id"])["rows"] == 50
     assert len(seen) >= 2  # taken, then renewed after the load job
     assert seen == sorted(seen) and seen[-1] > seen[0]
-    assert "lease" not in get_job(stack, job["id"])
+    assert get_job(stack, job["id"]).lease is None
 
 
 def test_files_load_several_at_once_and_each_row_lands_once(client, settings, pg, pg_sql, table, dataset):
@@ -356,11 +359,11 @@ def test_a_load_job_failing_mid_run_fails_it_and_lands_nothing(client, settings,
     assert failed["status"] == "failed" and calls[0] in failed["error"], failed
     assert destination(client, dataset) == []
     stored = get_job(stack, job["id"])
-    assert "lease" not in stored and stored["watermark"] is None
+    assert stored.lease is None and stored.watermark is None
 
 
 def test_a_running_run_reports_its_rows_as_it_goes(client, stack, pg, pg_sql, dataset, monkeypatch):
-    monkeypatch.setattr(runner, "PROGRESS_SECONDS", 0)  # after every batch, not every 2 s: this run is quick
+    monkeypatch.setattr(stage, "PROGRESS_SECONDS", 0)  # after every batch, not every 2 s: this run is quick
     name = f"many_{uuid.uuid4().hex[:8]}"
     pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, at timestamptz NOT NULL)")
     try:
@@ -395,7 +398,7 @@ def test_a_password_with_url_characters_reaches_the_bulk_reader(client, stack, m
             "selected_columns": ["id", "c_varchar", "c_decimal"], "load_type": "catalog",
             "destination": {"mode": "new", "dataset": dataset, "table": "escaped"}})
         assert response.status_code == 201, response.get_json()
-        run = runner.run_job(stack, response.get_json()["job"]["id"])
+        run = run_job(stack, response.get_json()["job"]["id"]).to_doc()
         assert (run["status"], run["rows"]) == ("succeeded", 2)
         assert password not in json.dumps(run) and password not in caplog.text
     finally:

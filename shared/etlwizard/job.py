@@ -1,0 +1,124 @@
+"""A job: what to load from where into which table, when; kept as one document in the job store
+(docs/architecture.md, "The job").
+
+`Job.from_doc` / `to_doc` are the only readers and writers of that document's shape; the job
+service (jobs.py) and the run engine (run/) speak `Job`.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from .model import Column
+from .scheduling import Schedule
+
+COLLECTION = "jobs"
+
+
+def runs_collection(job_id: str) -> str:
+    """Runs are a sub-collection of their job."""
+    return f"{COLLECTION}/{job_id}/runs"
+
+
+class LoadType(StrEnum):
+    TRANSACTIONAL = "transactional"  # incremental by a timestamp cursor
+    CATALOG = "catalog"  # a full snapshot each run
+
+
+class JobState(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class DestinationMode(StrEnum):
+    NEW = "new"  # the job made the table
+    EXISTING = "existing"  # the table was there, checked for compatibility
+
+
+@dataclass(frozen=True)
+class Destination:
+    mode: DestinationMode
+    dataset: str
+    table: str
+
+    def to_doc(self) -> dict[str, str]:
+        return {"mode": self.mode.value, "dataset": self.dataset, "table": self.table}
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Which run may work on the job, until when (renewed while it works)."""
+
+    run_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    name: str
+    connection_id: str
+    schema_name: str
+    table_name: str
+    source_id: str  # stamped on every row it loads: several sources may share one table
+    selected_columns: list[str]
+    columns: list[Column]  # the selected columns as the source described them
+    load_type: LoadType
+    timestamp_column: str | None  # the cursor of a transactional job
+    primary_key: list[str]
+    historical_start_date: str | None  # the first day a transactional job loads (None: all history)
+    destination: Destination
+    schedule: Schedule
+    state: JobState
+    watermark: str | None  # the last committed window's upper bound, ISO
+    created_at: datetime
+    updated_at: datetime
+    lease: Lease | None = None
+    pending_run: str | None = None  # a fanned-out run that failed: the next trigger resumes it
+
+    @property
+    def cursor(self) -> Column | None:
+        """The cursor column, as the job stored it (None for catalog loads)."""
+        if self.load_type is not LoadType.TRANSACTIONAL or self.timestamp_column is None:
+            return None
+        return next(c for c in self.columns if c.name == self.timestamp_column)
+
+    def touched(self, now: datetime, **changes: Any) -> "Job":
+        return replace(self, updated_at=now, **changes)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "Job":
+        lease = doc.get("lease")
+        return cls(
+            id=doc["id"], name=doc["name"], connection_id=doc["connection_id"],
+            schema_name=doc["schema_name"], table_name=doc["table_name"], source_id=doc["source_id"],
+            selected_columns=list(doc["selected_columns"]),
+            columns=[Column.from_dict(c) for c in doc["columns"]],
+            load_type=LoadType(doc["load_type"]), timestamp_column=doc.get("timestamp_column"),
+            primary_key=list(doc.get("primary_key") or []),
+            historical_start_date=doc.get("historical_start_date"),
+            destination=Destination(DestinationMode(doc["destination"].get("mode", "new")),
+                                    doc["destination"]["dataset"], doc["destination"]["table"]),
+            schedule=Schedule(**doc["schedule"]), state=JobState(doc["state"]), watermark=doc.get("watermark"),
+            created_at=datetime.fromisoformat(doc["created_at"]), updated_at=datetime.fromisoformat(doc["updated_at"]),
+            lease=Lease(lease["run_id"], datetime.fromisoformat(lease["expires_at"])) if lease else None,
+            pending_run=doc.get("pending_run"),
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "id": self.id, "name": self.name, "connection_id": self.connection_id,
+            "schema_name": self.schema_name, "table_name": self.table_name, "source_id": self.source_id,
+            "selected_columns": list(self.selected_columns), "columns": [c.to_dict() for c in self.columns],
+            "load_type": self.load_type.value, "timestamp_column": self.timestamp_column,
+            "primary_key": list(self.primary_key), "historical_start_date": self.historical_start_date,
+            "destination": self.destination.to_doc(), "schedule": self.schedule.to_dict(),
+            "state": self.state.value, "watermark": self.watermark,
+            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+        }
+        if self.lease is not None:
+            doc["lease"] = {"run_id": self.lease.run_id, "expires_at": self.lease.expires_at.isoformat()}
+        if self.pending_run is not None:
+            doc["pending_run"] = self.pending_run
+        return doc

@@ -1,0 +1,70 @@
+"""The job's lease: one run per job at a time, kept in the job's own document.
+
+Every change goes through the store's transaction, so two triggers racing for a job cannot both win,
+and the watermark moves in the same write that frees the lease, after the run committed.
+"""
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+
+from ..job import COLLECTION, Job, Lease
+from ..stack import Stack
+
+
+def _change(stack: Stack, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
+    def mutate(doc: dict | None) -> dict | None:
+        if doc is None:
+            return None
+        changed = change(Job.from_doc(doc))
+        return None if changed is None else changed.to_doc()
+
+    result = stack.store.transact(COLLECTION, job_id, mutate)
+    return None if result is None else Job.from_doc(result)
+
+
+def _held_by(job: Job, run_id: str) -> bool:
+    return job.lease is not None and job.lease.run_id == run_id
+
+
+def acquire(stack: Stack, job_id: str, run_id: str) -> bool:
+    """Take the lease for run_id unless another run holds one that has not expired."""
+
+    def take(job: Job) -> Job | None:
+        now = stack.clock()
+        if job.lease is not None and job.lease.expires_at > now:
+            return None
+        return replace(job, lease=Lease(run_id, now + timedelta(seconds=stack.settings.lease_seconds)))
+
+    return _change(stack, job_id, take) is not None
+
+
+def renew(stack: Stack, job_id: str, run_id: str) -> None:
+    """A run still working pushes its lease's expiry on. Loads finishing together renew it in turn:
+    the expiry is taken inside the transaction, so it only grows."""
+
+    def extend(job: Job) -> Job | None:
+        if not _held_by(job, run_id):
+            return None
+        return replace(job, lease=Lease(run_id, stack.clock() + timedelta(seconds=stack.settings.lease_seconds)))
+
+    _change(stack, job_id, extend)
+
+
+def release(stack: Stack, job_id: str, run_id: str, *, committed: bool, watermark: str | None = None) -> None:
+    """Free the lease; after a committed run also clear a pending resume and, for a transactional
+    window, move the watermark to its upper bound."""
+
+    def free(job: Job) -> Job | None:
+        if not _held_by(job, run_id):
+            return None
+        if not committed:
+            return replace(job, lease=None)
+        return replace(job, lease=None, pending_run=None, watermark=watermark or job.watermark)
+
+    _change(stack, job_id, free)
+
+
+def mark_pending(stack: Stack, job_id: str, run_id: str) -> None:
+    """A run fanned out into chunks: until it commits, the next trigger resumes it."""
+    _change(stack, job_id, lambda job: replace(job, pending_run=run_id))

@@ -1,0 +1,157 @@
+"""What a run is and says: its status, window, chunks and the message that starts it.
+
+A run is one document in jobs/<id>/runs; `Run.from_doc` / `to_doc` are the only readers and writers
+of its shape. A run message is the bytes Cloud Scheduler, "Run now" and fan-out publish.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ..errors import InvalidInput
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMMITTING = "committing"  # every chunk staged: one chunk handler is committing them
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another run held the job's lease
+
+
+class ChunkStatus(StrEnum):
+    PENDING = "pending"
+    LOADING = "loading"
+    DONE = "done"
+    FAILED = "failed"
+
+
+Bound = int | str | None  # a stored window bound: an integer key, an ISO date/time, or open
+
+
+@dataclass(frozen=True)
+class Window:
+    """lower <= cursor < upper, as ISO text (lower None: from the start of history)."""
+
+    lower: str | None
+    upper: str | None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One slice of a large window, staged by its own run-job call."""
+
+    index: int
+    lower: Bound
+    upper: Bound
+    status: ChunkStatus = ChunkStatus.PENDING
+    rows: int = 0
+    bytes: int = 0
+    attempts: int = 0
+    error: str | None = None
+    loading_since: str | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "Chunk":
+        return cls(**{**doc, "status": ChunkStatus(doc["status"])})
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"index": self.index, "lower": self.lower, "upper": self.upper,
+                               "status": self.status.value, "rows": self.rows, "bytes": self.bytes,
+                               "attempts": self.attempts, "error": self.error}
+        if self.loading_since is not None:
+            doc["loading_since"] = self.loading_since
+        return doc
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    job_id: str
+    trigger: str  # manual | schedule
+    status: RunStatus
+    started_at: datetime
+    window: Window | None = None
+    rows: int = 0
+    bytes: int = 0
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+    dropped_array_nulls: int = 0  # NULL elements dropped from arrays (BigQuery arrays hold none)
+    split_column: str | None = None  # set when the window fanned out into chunks
+    chunks: list[Chunk] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, job_id: str, trigger: str, now: datetime, status: RunStatus = RunStatus.RUNNING) -> "Run":
+        return cls(id=uuid.uuid4().hex[:12], job_id=job_id, trigger=trigger, status=status, started_at=now)
+
+    def finished(self, status: RunStatus, now: datetime, error: str | None = None) -> "Run":
+        return replace(self, status=status, error=error, finished_at=now,
+                       duration_seconds=round((now - self.started_at).total_seconds(), 3))
+
+    def with_chunk(self, index: int, **changes: Any) -> "Run":
+        chunks = list(self.chunks)
+        chunks[index] = replace(chunks[index], **changes)
+        return replace(self, chunks=chunks)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "Run":
+        window = doc.get("window")
+        finished = doc.get("finished_at")
+        return cls(
+            id=doc["id"], job_id=doc["job_id"], trigger=doc.get("trigger", "manual"),
+            status=RunStatus(doc["status"]), started_at=datetime.fromisoformat(doc["started_at"]),
+            window=Window(window["lower"], window["upper"]) if window else None,
+            rows=doc.get("rows", 0), bytes=doc.get("bytes", 0),
+            finished_at=datetime.fromisoformat(finished) if finished else None,
+            duration_seconds=doc.get("duration_seconds"), error=doc.get("error"),
+            dropped_array_nulls=doc.get("dropped_array_nulls", 0), split_column=doc.get("split_column"),
+            chunks=[Chunk.from_doc(c) for c in doc.get("chunks") or []],
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "id": self.id, "job_id": self.job_id, "trigger": self.trigger, "status": self.status.value,
+            "window": {"lower": self.window.lower, "upper": self.window.upper} if self.window else None,
+            "rows": self.rows, "bytes": self.bytes, "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_seconds": self.duration_seconds, "error": self.error,
+            "dropped_array_nulls": self.dropped_array_nulls,
+        }
+        if self.chunks:
+            doc.update(split_column=self.split_column, chunks=[c.to_doc() for c in self.chunks])
+        return doc
+
+
+@dataclass(frozen=True)
+class RunMessage:
+    """{"job_id", "trigger"}, or for one chunk of a fanned-out run {"job_id", "run_id", "chunk"}."""
+
+    job_id: str
+    trigger: str = "manual"
+    run_id: str | None = None
+    chunk: int | None = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "RunMessage":
+        try:
+            message = json.loads(data)
+            job_id, trigger = message["job_id"], message.get("trigger", "manual")
+            run_id, chunk = message.get("run_id"), message.get("chunk")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise InvalidInput("message", "a run message is JSON with a job_id") from None
+        if not isinstance(job_id, str) or not isinstance(trigger, str) or (chunk is not None and (
+                not isinstance(chunk, int) or isinstance(chunk, bool) or not isinstance(run_id, str))):
+            raise InvalidInput("message", "a run message has a job_id and, for a chunk, a run_id and its index")
+        return cls(job_id, trigger, run_id, chunk)
+
+    def to_bytes(self) -> bytes:
+        body: dict[str, Any] = {"job_id": self.job_id}
+        if self.chunk is None:
+            body["trigger"] = self.trigger
+        else:
+            body.update(run_id=self.run_id, chunk=self.chunk)
+        return json.dumps(body).encode()
