@@ -52,10 +52,11 @@ if os.environ.get("MALLOC_ARENA_MAX") is None:  # as bin/_setup.sh and infra/ se
 ROOT = Path(__file__).parents[1]
 sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
 
-from etlwizard import connections, jobs, runner  # noqa: E402
+from etlwizard import connections, jobs  # noqa: E402
 from etlwizard.columnar import ParquetSpool, arrow_schema  # noqa: E402
 from etlwizard.config import Settings  # noqa: E402
 from etlwizard.emulator import BigQueryEmulator  # noqa: E402
+from etlwizard.run.engine import run_job  # noqa: E402
 from etlwizard.stack import Stack  # noqa: E402
 from throwaway import mariadb_database, postgres_database  # noqa: E402
 
@@ -140,7 +141,7 @@ def run_once(stack, connection_id, schema, dataset, load_type, table="bench"):
             "timestamp_column": "updated_at" if load_type == "transactional" else None,
             "historical_backfill": "all", "destination": {"mode": "new", "dataset": dataset, "table": f"{table}_{load_type}"}}
     job = jobs.create_job(stack, body)
-    seconds, run, peak = timed(lambda: runner.run_job(stack, job["id"]))
+    seconds, run, peak = timed(lambda: run_job(stack, job["id"]))
     return job, seconds, run, peak
 
 
@@ -176,21 +177,21 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows, load_secon
             padded = Stack(replace(stack.settings, loads_in_flight=in_flight))
             slow_loads(padded, load_seconds)
             _, seconds, run, peak = run_once(padded, connection_id, schema, f"bench_{uuid.uuid4().hex[:6]}", "catalog")
-            report(f"full, {load_seconds:g} s a load, {in_flight} at a time", run["rows"], seconds, reference_rate,
+            report(f"full, {load_seconds:g} s a load, {in_flight} at a time", run.rows, seconds, reference_rate,
                    text_bytes, peak)
         return
     seconds, extracted, peak = timed(lambda: extract(stack, connection_id, schema))
     report("extract", extracted, seconds, reference_rate, text_bytes, peak)
     dataset = f"bench_{uuid.uuid4().hex[:6]}"
     catalog, seconds, run, peak = run_once(stack, connection_id, schema, dataset, "catalog")
-    report("full", run["rows"], seconds, reference_rate, text_bytes, peak)
-    seconds, run, peak = timed(lambda: runner.run_job(stack, catalog["id"]))
-    report("replace", run["rows"], seconds, reference_rate, text_bytes, peak)
+    report("full", run.rows, seconds, reference_rate, text_bytes, peak)
+    seconds, run, peak = timed(lambda: run_job(stack, catalog["id"]))
+    report("replace", run.rows, seconds, reference_rate, text_bytes, peak)
     job, _, _, _ = run_once(stack, connection_id, schema, dataset, "transactional")
     add_rows()
     time.sleep(stack.settings.run_lag_seconds + 1)
-    seconds, run, peak = timed(lambda: runner.run_job(stack, job["id"]))
-    report("increment", run["rows"], seconds, reference_rate, text_bytes * run["rows"] / rows, peak)
+    seconds, run, peak = timed(lambda: run_job(stack, job["id"]))
+    report("increment", run.rows, seconds, reference_rate, text_bytes * run.rows / rows, peak)
 
 
 def main():

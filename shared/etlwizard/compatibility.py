@@ -1,4 +1,4 @@
-"""Can a source's columns load into an existing BigQuery table? (DESIGN section 7, seed 004.)
+"""Can a source's columns load into an existing BigQuery table? (docs/architecture.md, "Compatibility".)
 
 A pure function: columns are matched by name (case-insensitively, as BigQuery does); each pair is
 compatible, a widening (warning) or a narrowing (error). Source columns the table lacks can be

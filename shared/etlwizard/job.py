@@ -1,5 +1,5 @@
 """A job: what to load from where into which table, when; kept as one document in the job store
-(docs/architecture.md, "The job").
+(docs/architecture.md, "The job and its runs").
 
 `Job.from_doc` / `to_doc` are the only readers and writers of that document's shape; the job
 service (jobs.py) and the run engine (run/) speak `Job`.

@@ -12,6 +12,7 @@ from google.api_core.retry import Retry
 from google.cloud import bigquery
 
 from .bigquery_client import make_client
+from .bigquery_sql import quote, table_path
 from .columnar import loaded_type
 from .typemap import clusterable
 from .config import Settings
@@ -71,7 +72,7 @@ class Warehouse:
         return f"{self.project}.{check_dataset(dataset)}.{check_table(table)}"
 
     def quoted(self, dataset: str, table: str) -> str:
-        return f"`{self.table_id(dataset, table)}`"
+        return table_path(self.project, check_dataset(dataset), check_table(table))
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -145,7 +146,7 @@ class Warehouse:
         found = self.get_table(dataset, table)
         out = self._describe(found) | {"row_count": self.count_rows(dataset, table)}
         if rows:
-            order = ", ".join(f"`{c}`" for c in out["cluster_fields"]) or "1"
+            order = ", ".join(quote(c) for c in out["cluster_fields"]) or "1"
             sql = f"SELECT * FROM {self.quoted(dataset, table)} ORDER BY {order} LIMIT {rows}"
             names = [f.name for f in found.schema]
             out["rows"] = [{n: to_json(row[n]) for n in names} for row in self.query(sql)]

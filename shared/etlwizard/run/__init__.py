@@ -1,4 +1,4 @@
-"""The run engine (docs/architecture.md, "A run"): one run of one job, in small parts.
+"""The run engine (docs/architecture.md, "A request" and "Run semantics"): one run of one job, in small parts.
 
 - state:  what a run is (Run, RunStatus, Window, Chunk, RunMessage)
 - engine: the entry: a run message -> a run, from lease to watermark

@@ -1,4 +1,5 @@
-"""One run of one job, from its message to the watermark (docs/architecture.md, "A run").
+"""One run of one job, from its message to the watermark (docs/architecture.md, "A request" and
+"Run semantics").
 
 A run takes the job's lease (a trigger that finds it held is recorded as skipped), plans its window,
 stages the rows, commits them with one MERGE and only then moves the watermark, in the same write
