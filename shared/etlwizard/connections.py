@@ -5,7 +5,8 @@ from typing import Any
 
 from .errors import NotFound
 from .model import Connection
-from .sources import Source, open_source
+from .sources import open_source
+from .sources.base import Source
 from .stack import Stack
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ class Publisher(Protocol):
 class PubSubPublisher:
     def __init__(self, project: str, topic: str, client: Any = None):
         if client is None:
-            from google.cloud import pubsub_v1
+            from google.cloud.pubsub_v1 import PublisherClient
 
-            client = pubsub_v1.PublisherClient()
+            client = PublisherClient()
         self.client = client
         self.topic = client.topic_path(project, topic)
 

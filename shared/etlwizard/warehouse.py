@@ -7,6 +7,9 @@ knows to ignore them.
 
 import re
 
+from collections.abc import Callable, Sequence
+from typing import IO, Any, ParamSpec, TypeVar
+
 from google.api_core import exceptions as google_errors
 from google.api_core.retry import Retry
 from google.cloud import bigquery
@@ -19,6 +22,10 @@ from .config import Settings
 from .errors import Conflict, DestinationError, InvalidInput, NotFound
 from .model import Column
 from .values import to_json
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Row = Any  # a google.cloud.bigquery Row: values by position or name
 
 METADATA_PREFIX = "_etl_"  # no selected column may start with it
 SOURCE_ID = f"{METADATA_PREFIX}source_id"
@@ -36,13 +43,13 @@ _TABLE = re.compile(r"[A-Za-z0-9_\-]{1,1024}")
 MAX_ROWS = 1000
 
 
-def check_dataset(name, field="dataset") -> str:
+def check_dataset(name: object, field: str = "dataset") -> str:
     if not isinstance(name, str) or not _DATASET.fullmatch(name):
         raise InvalidInput(field, "must be a BigQuery dataset name: letters, digits and underscores")
     return name
 
 
-def check_table(name, field="table") -> str:
+def check_table(name: object, field: str = "table") -> str:
     if not isinstance(name, str) or not _TABLE.fullmatch(name):
         raise InvalidInput(field, "must be a BigQuery table name: letters, digits, underscores and dashes")
     return name
@@ -52,7 +59,7 @@ def schema_field(column: Column, emulated: bool = False, mode: str | None = None
     return bigquery.SchemaField(column.name, loaded_type(column, emulated), mode=mode or column.mode)
 
 
-def field_to_dict(field: bigquery.SchemaField) -> dict:
+def field_to_dict(field: bigquery.SchemaField) -> dict[str, str]:
     return {"name": field.name, "bigquery_type": _standard(field.field_type), "mode": field.mode or "NULLABLE"}
 
 
@@ -65,7 +72,8 @@ class Warehouse:
         self.settings = settings
         self.client = client or make_client(settings)
         self.project = self.client.project
-        self._limits = {"retry": Retry(timeout=settings.query_timeout), "timeout": settings.query_timeout}
+        # every call gives up within the query timeout, not the client's default ten minutes
+        self._retry, self._timeout = Retry(timeout=settings.query_timeout), settings.query_timeout
         self.emulated = settings.bigquery_endpoint is not None
 
     def table_id(self, dataset: str, table: str) -> str:
@@ -74,7 +82,8 @@ class Warehouse:
     def quoted(self, dataset: str, table: str) -> str:
         return table_path(self.project, check_dataset(dataset), check_table(table))
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """fn(...), with BigQuery's errors as this code's."""
         try:
             return fn(*args, **kwargs)
         except google_errors.NotFound as e:
@@ -84,19 +93,18 @@ class Warehouse:
         except (google_errors.GoogleAPICallError, google_errors.RetryError) as e:
             raise DestinationError(f"BigQuery error: {getattr(e, 'message', e)}") from None
 
-    def query(self, sql: str, params: list | None = None) -> list:
-        config = bigquery.QueryJobConfig(query_parameters=params or [])
+    def query(self, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> list[Row]:
+        config = bigquery.QueryJobConfig(query_parameters=list(params))
         return self._call(lambda: list(self.client.query_and_wait(
-            sql, job_config=config, retry=self._limits["retry"], api_timeout=self.settings.query_timeout,
-            wait_timeout=None)))
+            sql, job_config=config, retry=self._retry, api_timeout=self._timeout, wait_timeout=None)))
 
     def ensure_dataset(self, dataset: str) -> None:
         self._call(self.client.create_dataset, f"{self.project}.{check_dataset(dataset)}", exists_ok=True,
-                   **self._limits)
+                   retry=self._retry, timeout=self._timeout)
 
     def get_table(self, dataset: str, table: str) -> bigquery.Table:
         try:
-            return self.client.get_table(self.table_id(dataset, table), **self._limits)
+            return self.client.get_table(self.table_id(dataset, table), retry=self._retry, timeout=self._timeout)
         except google_errors.NotFound:
             raise NotFound(f"table {dataset}.{table} does not exist in BigQuery") from None
 
@@ -113,13 +121,13 @@ class Warehouse:
         if source_id is not None:
             sql += f" WHERE {SOURCE_ID} = @source_id"
             params = [bigquery.ScalarQueryParameter("source_id", "STRING", source_id)]
-        return self.query(sql, params)[0][0]
+        return int(self.query(sql, params)[0][0])
 
-    def list_tables(self, dataset: str) -> list[dict]:
+    def list_tables(self, dataset: str) -> list[dict[str, Any]]:
         check_dataset(dataset)
         try:
-            self.client.get_dataset(f"{self.project}.{dataset}", **self._limits)
-            items = list(self.client.list_tables(f"{self.project}.{dataset}", **self._limits))
+            self.client.get_dataset(f"{self.project}.{dataset}", retry=self._retry, timeout=self._timeout)
+            items = list(self.client.list_tables(f"{self.project}.{dataset}", retry=self._retry, timeout=self._timeout))
         except google_errors.NotFound:
             raise NotFound(f"dataset {dataset} does not exist in BigQuery") from None
         out = []
@@ -128,7 +136,7 @@ class Warehouse:
             out.append(self._describe(table) | {"row_count": self.count_rows(dataset, item.table_id)})
         return out
 
-    def _describe(self, table: bigquery.Table) -> dict:
+    def _describe(self, table: bigquery.Table) -> dict[str, Any]:
         return {
             "dataset": table.dataset_id,
             "table_name": table.table_id,
@@ -137,7 +145,7 @@ class Warehouse:
             "cluster_fields": list(table.clustering_fields or []),
         }
 
-    def describe_table(self, dataset: str, table: str, rows: int | str = 0) -> dict:
+    def describe_table(self, dataset: str, table: str, rows: int | str = 0) -> dict[str, Any]:
         """Schema, exact row count and the first `rows` rows in key (clustering) order."""
         if isinstance(rows, str) and re.fullmatch(r"[0-9]{1,4}", rows):
             rows = int(rows)
@@ -153,7 +161,7 @@ class Warehouse:
         return out
 
     def create_table(self, dataset: str, table: str, columns: list[Column], *,
-                     partition_field: str | None = None, cluster_fields: list[str] = ()) -> dict:
+                     partition_field: str | None = None, cluster_fields: Sequence[str] = ()) -> dict[str, Any]:
         """A new table for the selected columns, partitioned on the cursor, clustered by the key.
         An existing table of that name is a Conflict, never overwritten."""
         self.ensure_dataset(dataset)
@@ -166,7 +174,7 @@ class Warehouse:
         if clusterable:
             target.clustering_fields = clusterable
         try:
-            created = self.client.create_table(target, **self._limits)
+            created = self.client.create_table(target, retry=self._retry, timeout=self._timeout)
         except google_errors.Conflict:
             raise Conflict(f"table {dataset}.{table} already exists in BigQuery: choose another name, "
                            "or load into it as an existing table") from None
@@ -184,7 +192,7 @@ class Warehouse:
         found.schema = list(found.schema) + [
             schema_field(c, self.emulated, "REPEATED" if c.mode == "REPEATED" else "NULLABLE") for c in new
         ]
-        self._call(self.client.update_table, found, ["schema"], **self._limits)
+        self._call(self.client.update_table, found, ["schema"], retry=self._retry, timeout=self._timeout)
         return [c.name for c in new]
 
     def create_staging(self, dataset: str, table: str, columns: list[Column]) -> None:
@@ -192,24 +200,26 @@ class Warehouse:
         fields = [schema_field(c, self.emulated, "REPEATED" if c.mode == "REPEATED" else "NULLABLE") for c in columns]
         self.drop_table(dataset, table)
         self._call(self.client.create_table, bigquery.Table(self.table_id(dataset, table), schema=fields),
-                   **self._limits)
+                   retry=self._retry, timeout=self._timeout)
 
-    def load_parquet(self, dataset: str, table: str, file) -> None:
+    def load_parquet(self, dataset: str, table: str, file: IO[bytes]) -> None:
         """Append a Parquet file (rewound here) to a table with a BigQuery load job."""
         file.seek(0)
         config = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
         )
-        config.parquet_options = bigquery.ParquetOptions()
-        config.parquet_options.enable_list_inference = True  # list<x> -> REPEATED x
+        options = bigquery.ParquetOptions()  # type: ignore[no-untyped-call]
+        options.enable_list_inference = True  # list<x> -> REPEATED x
+        config.parquet_options = options
         job = self._call(self.client.load_table_from_file, file, self.table_id(dataset, table), job_config=config)
         self._call(job.result, timeout=None)
 
     def drop_table(self, dataset: str, table: str) -> None:
-        self._call(self.client.delete_table, self.table_id(dataset, table), not_found_ok=True, **self._limits)
+        self._call(self.client.delete_table, self.table_id(dataset, table), not_found_ok=True, retry=self._retry,
+                   timeout=self._timeout)
 
 
 def _clusterable(columns: list[Column], name: str) -> bool:
     column = next((c for c in columns if c.name == name), None)
-    return bool(column) and clusterable(column.bigquery_type, column.mode)
+    return column is not None and clusterable(column.bigquery_type, column.mode)

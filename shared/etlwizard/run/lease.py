@@ -7,13 +7,14 @@ and the watermark moves in the same write that frees the lease, after the run co
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from ..job import COLLECTION, Job, Lease
 from ..stack import Stack
 
 
 def _change(stack: Stack, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
-    def mutate(doc: dict | None) -> dict | None:
+    def mutate(doc: dict[str, Any] | None) -> dict[str, Any] | None:
         if doc is None:
             return None
         changed = change(Job.from_doc(doc))

@@ -9,6 +9,7 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from google.cloud import bigquery
 
@@ -16,7 +17,7 @@ from ..bigquery_sql import quote
 from ..errors import NotFound
 from ..job import Job
 from ..model import Column, TableMetadata
-from ..sources import Source
+from ..sources.base import Source
 from ..stack import Stack
 from ..warehouse import SOURCE_ID
 from .state import Bound, Window
@@ -137,10 +138,11 @@ def cut(stats: Stats | None, column: Column | None, lower: Value | None, upper: 
     whole: list[tuple[Value | None, Value | None]] = [(lower, upper)]
     if stats is None or column is None or stats.count <= size:
         return whole
-    start = lower if lower is not None else stats.smallest
-    end = upper if upper is not None else stats.largest + 1  # type: ignore[operator]  # open upper: integer keys only
+    # dates, datetimes or integers, all of one kind: Any, as the arithmetic is the same for each
+    start: Any = lower if lower is not None else stats.smallest
+    end: Any = upper if upper is not None else stats.largest + 1  # type: ignore[operator]  # open: integers only
     pieces = -(-stats.count // size)
-    step = (stats.largest - start) / pieces  # type: ignore[operator]  # slice where the rows are
+    step: Any = (stats.largest - start) / pieces  # slice where the rows are
     if not step:
         return whole  # every row has the same value: nothing to split on
     if column.bigquery_type == "DATE":

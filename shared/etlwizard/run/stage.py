@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..columnar import ParquetSpool, arrow_schema
 from ..model import Column, TableMetadata
-from ..sources import Source
+from ..sources.base import Source
 from ..stack import Stack
 from .plan import Value
 
