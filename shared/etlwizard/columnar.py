@@ -7,7 +7,9 @@ scale, timestamps as microseconds in UTC. Columns are written in the staging tab
 
 import json
 import tempfile
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,7 +46,7 @@ def arrow_field(column: Column, emulated: bool) -> pa.Field:
     return pa.field(column.name, kind)
 
 
-def _prepare(kind: str):
+def _prepare(kind: str) -> Callable[[Any], Any] | None:
     """How a Python value becomes what pyarrow takes for a BigQuery type (None: as it is)."""
     if kind == "STRING":
         return lambda v: v if isinstance(v, str) else to_json(v) if not isinstance(v, (dict, list)) else json.dumps(v)
@@ -59,12 +61,12 @@ def arrow_schema(columns: list[Column], emulated: bool) -> pa.Schema:
     return pa.schema([arrow_field(c, emulated) for c in columns])
 
 
-def rows_to_batch(rows: list[tuple], columns: list[Column], emulated: bool) -> tuple[pa.RecordBatch, int]:
+def rows_to_batch(rows: Sequence[Sequence[Any]], columns: list[Column], emulated: bool) -> tuple[pa.RecordBatch, int]:
     """Python row tuples -> a record batch; also returns how many NULL array elements were
     dropped (a BigQuery ARRAY is never NULL and holds no NULLs)."""
     schema = arrow_schema(columns, emulated)
     arrays, dropped = [], 0
-    for index, (column, field) in enumerate(zip(columns, schema)):
+    for index, (column, field) in enumerate(zip(columns, schema, strict=True)):
         values = [row[index] for row in rows]
         prepare = _prepare(loaded_type(column, emulated))
         if column.mode == "REPEATED":
@@ -103,13 +105,13 @@ def out_of_range(array: pa.Array) -> bool:
     days = pa.types.is_date(array.type)
     bounds = pc.min_max(array.view(pa.int32() if days else pa.int64()))
     first, last = (_FIRST_DAY, _LAST_DAY) if days else (_FIRST_US, _LAST_US)
-    return bounds["min"].as_py() < first or bounds["max"].as_py() > last
+    return bool(bounds["min"].as_py() < first or bounds["max"].as_py() > last)
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """A bulk reader's batch in the staging schema: text parsed, narrower types cast (checked)."""
     arrays = []
-    for array, field in zip(batch.columns, schema):
+    for array, field in zip(batch.columns, schema, strict=True):
         try:
             if array.type != field.type:
                 text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
@@ -130,7 +132,7 @@ class ParquetSpool:
     72 MB for the benchmark's 2M rows) for a few percent more writing time."""
 
     def __init__(self, schema: pa.Schema):
-        self.file = tempfile.TemporaryFile()
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 -- open until discard(): a load job reads it
         self.writer = pq.ParquetWriter(self.file, schema, compression="zstd", use_dictionary=False,
                                        write_statistics=False)
         self.rows = 0

@@ -5,7 +5,9 @@ compatible, a widening (warning) or a narrowing (error). Source columns the tabl
 added (can_alter); table columns the source lacks stay NULL unless REQUIRED (error).
 """
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .typemap import clusterable
 from .warehouse import METADATA_NAMES
@@ -32,10 +34,10 @@ _SAME = {
 class Compatibility:
     compatible: bool = True
     warnings: list[str] = field(default_factory=list)
-    can_alter: list[dict] = field(default_factory=list)
+    can_alter: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -50,9 +52,9 @@ def compare_types(source: str, destination: str) -> tuple[str, str | None]:
     return "error", "not every value fits"
 
 
-def check_compatibility(source_columns: list[dict], destination_fields: list[dict], *,
-                        primary_key: list[str] = (), cursor: str | None = None,
-                        partition_field: str | None = None, cluster_fields: list[str] = ()) -> Compatibility:
+def check_compatibility(source_columns: list[dict[str, Any]], destination_fields: list[dict[str, Any]], *,
+                        primary_key: Sequence[str] = (), cursor: str | None = None,
+                        partition_field: str | None = None, cluster_fields: Sequence[str] = ()) -> Compatibility:
     """source_columns: [{name, bigquery_type, mode|nullable}] as the preview gives them;
     destination_fields: [{name, bigquery_type, mode}] as the warehouse describes a table."""
     result = Compatibility()
@@ -100,9 +102,9 @@ def check_compatibility(source_columns: list[dict], destination_fields: list[dic
     # A table ETL Wizard made is clustered by its key and partitioned on its cursor: those must agree.
     managed = any(f["name"] in METADATA_NAMES for f in destination_fields)
     clustered_by = [c.lower() for c in cluster_fields]
-    clusterable_key = [k.lower() for k in primary_key
-                       if k.lower() in destination
-                       and clusterable(destination[k.lower()]["bigquery_type"], destination[k.lower()].get("mode"))][:4]
+    clusterable_key = [k.lower() for k in primary_key if k.lower() in destination
+                       and clusterable(destination[k.lower()]["bigquery_type"],
+                                       destination[k.lower()].get("mode") or "NULLABLE")][:4]
     if managed and clustered_by and primary_key and clustered_by != clusterable_key:
         result.errors.append(f"Primary key mismatch: the table is keyed (clustered) by {', '.join(cluster_fields)}, "
                              f"the source's key is {', '.join(primary_key)}.")

@@ -4,8 +4,10 @@ Tests build Settings directly; nothing else in the code base looks at os.environ
 """
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import ConfigError
 
@@ -39,7 +41,7 @@ class Settings:
 
     # The functions' URLs (preview_table, validate_schema, create_job, etl_api): set, the wizard
     # calls them over HTTPS with ID tokens; empty, it runs their handlers in-process.
-    function_urls: dict = field(default_factory=dict)
+    function_urls: dict[str, str] = field(default_factory=dict)
     # A run reads cursor values up to the source's clock minus this lag, so rows still committing
     # are read by the next run instead of skipped.
     run_lag_seconds: int = 120
@@ -54,7 +56,7 @@ class Settings:
     # message of its own: parallel run-job calls, checkpointed one by one.
     fanout_rows: int = 5_000_000
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.stack not in STACKS:
             raise ConfigError(f"ETL_STACK must be one of {', '.join(STACKS)}, not {self.stack!r}")
         missing = [v for n, v in FUNCTION_URL_VARIABLES.items() if self.function_urls and n not in self.function_urls]
@@ -62,9 +64,9 @@ class Settings:
             raise ConfigError(f"set all of the function URLs or none: {', '.join(missing)} missing")
 
     @classmethod
-    def from_env(cls, environ=None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
-        given = {
+        given: dict[str, Any] = {
             "stack": env.get("ETL_STACK"),
             "project": env.get("ETL_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT"),
             "dataset": env.get("ETL_DATASET"),
@@ -88,10 +90,14 @@ class Settings:
         return cls(**{k: v for k, v in given.items() if v is not None})
 
 
-def _number(env, name, kind):
+N = TypeVar("N", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, kind: Callable[[str], N]) -> N | None:
     raw = env.get(name)
     if raw is None:
         return None
+    value: N | None
     try:
         value = kind(raw)
     except ValueError:

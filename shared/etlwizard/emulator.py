@@ -15,6 +15,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
@@ -22,7 +23,8 @@ from .errors import ConfigError
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class BigQueryEmulator:
@@ -36,7 +38,8 @@ class BigQueryEmulator:
         self.port = port or free_port()
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
-        self._process = self._workdir = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def start(self) -> str:
         args = [sys.executable, "-m", __name__, "start", "--project", self.project,
@@ -48,20 +51,20 @@ class BigQueryEmulator:
             env["BQEMU_UPLOAD_STAGING_DIR"] = str(self.data_dir / "staging")
         else:
             args += ["--ephemeral"]
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         # DuckDB spills large statements to .tmp/ under its working directory: not the caller's
         self._workdir = tempfile.TemporaryDirectory(prefix="etl-emulator-")
-        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         cwd=self._workdir.name)
-        self._wait_ready()
+        with open(self.log_path or os.devnull, "ab") as log:  # the child keeps its own copy open
+            self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                             cwd=self._workdir.name)
+        self._wait_ready(self._process)
         return self.url
 
-    def _wait_ready(self, seconds: float = 90) -> None:
+    def _wait_ready(self, process: "subprocess.Popen[bytes]", seconds: float = 90) -> None:
         probe = f"{self.url}/bigquery/v2/projects/{self.project}/datasets"
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise ConfigError(f"the BigQuery emulator exited at start-up (code {self._process.returncode})")
+            if process.poll() is not None:
+                raise ConfigError(f"the BigQuery emulator exited at start-up (code {process.returncode})")
             try:
                 with urllib.request.urlopen(probe, timeout=2):
                     return
@@ -85,7 +88,7 @@ class BigQueryEmulator:
     def __enter__(self) -> str:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -98,17 +101,18 @@ def _serve() -> None:
 
     capture = SnapshotManager.capture
 
-    def user_snapshots_only(self, project_id, dataset_id, table_id, *, kind="AUTO"):
+    def user_snapshots_only(self: SnapshotManager, project_id: str, dataset_id: str, table_id: str, *,
+                            kind: str = "AUTO") -> Any:
         return None if kind == "AUTO" else capture(self, project_id, dataset_id, table_id, kind=kind)
 
     pragmas = DuckDBEngine._apply_session_pragmas
 
-    def unordered(self):
+    def unordered(self: DuckDBEngine) -> None:
         pragmas(self)
         self.connection.execute("SET preserve_insertion_order = false")
 
-    SnapshotManager.capture = user_snapshots_only
-    DuckDBEngine._apply_session_pragmas = unordered
+    SnapshotManager.capture = user_snapshots_only  # type: ignore[method-assign]
+    DuckDBEngine._apply_session_pragmas = unordered  # type: ignore[method-assign]
     main()
 
 

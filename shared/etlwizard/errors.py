@@ -4,17 +4,19 @@ Adapters convert their driver's exceptions into these at their own boundary, so 
 only ever see an EtlError (anything else is a bug and answers a plain 500).
 """
 
+from typing import Any
+
 
 class EtlError(Exception):
     status = 500
     transient = False
 
-    def __init__(self, message: str, *, details: list | None = None):
+    def __init__(self, message: str, *, details: list[Any] | None = None):
         super().__init__(message)
         self.message = message
         self.details = details or []
 
-    def to_body(self) -> dict:
+    def to_body(self) -> dict[str, Any]:
         return {"status": "error", "message": self.message, "details": self.details}
 
 

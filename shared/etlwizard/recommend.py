@@ -21,7 +21,7 @@ def recommend_timestamp_column(meta: TableMetadata) -> str | None:
     """The best cursor for incremental loads: a timestamp/datetime column, preferring NOT NULL,
     indexed, and names like updated_at / modified_at / created_at; a DATE only as a last resort."""
 
-    def score(column: Column):
+    def score(column: Column) -> tuple[bool, bool, bool, int, int]:
         name = column.name.lower()
         rank = _CURSOR_NAMES.index(name) if name in _CURSOR_NAMES else len(_CURSOR_NAMES)
         return (

@@ -3,17 +3,22 @@ fire them (Cloud Scheduler in production, an in-process one in the embedded stac
 
 import calendar
 import json
-import re
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
 from .errors import InvalidInput
+from .store import DocumentStore
+
+if TYPE_CHECKING:
+    from google.cloud.scheduler_v1 import CloudSchedulerClient
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,7 @@ class Schedule:
     timezone: str = "UTC"
 
     @classmethod
-    def from_payload(cls, body) -> "Schedule":
+    def from_payload(cls, body: object) -> "Schedule":
         if body is None:
             return cls()
         if not isinstance(body, dict):
@@ -66,7 +71,7 @@ class Schedule:
         schedule.cron_expression()  # validates the rest
         return schedule
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def _hour_minute(self) -> tuple[int, int]:
@@ -84,10 +89,10 @@ class Schedule:
         if self.type == "manual":
             return None
         if self.type == "hourly":
-            minute = self.time.split(":")[-1] if self.time else "0"
-            if not (minute.isdigit() and 0 <= int(minute) < 60):
+            past_hour = self.time.split(":")[-1] if self.time else "0"
+            if not (past_hour.isdigit() and 0 <= int(past_hour) < 60):
                 raise InvalidInput("schedule.time", f"the minute of the hour must be 0 to 59, not {self.time!r}")
-            return f"{int(minute)} * * * *"
+            return f"{int(past_hour)} * * * *"
         if self.type == "cron":
             fields = self.cron.split()
             plain = all(_CRON_FIELD.fullmatch(_NAMES.sub("0", f)) for f in fields)
@@ -114,11 +119,12 @@ class Schedule:
 
     def is_due(self, fire_time: datetime) -> bool:
         """Whether a cron firing at fire_time (any zone) is a run: only monthly 29-31 filters."""
-        if self.type != "monthly" or (self.day_of_month or 0) <= 28:
+        day = self.day_of_month or 0
+        if self.type != "monthly" or day <= 28:
             return True
         local = fire_time.astimezone(ZoneInfo(self.timezone))
         last = calendar.monthrange(local.year, local.month)[1]
-        return local.day == min(self.day_of_month, last)
+        return local.day == min(day, last)
 
     def next_runs(self, count: int = 3, after: datetime | None = None) -> list[datetime]:
         """The next `count` runs strictly after `after` (default: now), in the schedule's zone."""
@@ -128,7 +134,7 @@ class Schedule:
         zone = ZoneInfo(self.timezone)
         start = (after or utc_now()).astimezone(zone)
         times = croniter(expression, start)
-        runs = []
+        runs: list[datetime] = []
         while len(runs) < count:
             fire = times.get_next(datetime)
             if self.is_due(fire):
@@ -136,14 +142,14 @@ class Schedule:
         return runs
 
 
-def preview_schedule(body, clock: Clock = utc_now) -> dict:
+def preview_schedule(body: object, clock: Clock = utc_now) -> dict[str, Any]:
     """What the wizard shows before saving: the cron string and the next three runs."""
     schedule = Schedule.from_payload(body)
     return {"cron": schedule.cron_expression(), "timezone": schedule.timezone,
             "next_runs": [t.isoformat() for t in schedule.next_runs(3, after=clock())]}
 
 
-def run_message(job_id: str, **extra) -> bytes:
+def run_message(job_id: str, **extra: object) -> bytes:
     return json.dumps({"job_id": job_id, **extra}).encode()
 
 
@@ -152,7 +158,7 @@ def run_message(job_id: str, **extra) -> bytes:
 class CloudScheduler:
     """Google Cloud Scheduler: one scheduler job per ETL job, publishing the run message to the topic."""
 
-    def __init__(self, project: str, location: str, topic: str, client=None):
+    def __init__(self, project: str, location: str, topic: str, client: "CloudSchedulerClient | None" = None):
         if client is None:
             from google.cloud import scheduler_v1
 
@@ -207,13 +213,14 @@ class LocalScheduler:
 
     COLLECTION = "schedules"
 
-    def __init__(self, store, publish, tick_seconds: float = 15.0, clock: Clock = utc_now):
+    def __init__(self, store: DocumentStore, publish: Callable[[bytes], object], tick_seconds: float = 15.0,
+                 clock: Clock = utc_now):
         self.store = store
         self.publish = publish
         self.tick_seconds = tick_seconds
         self.clock = clock
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
     def upsert(self, job_id: str, schedule: Schedule, paused: bool = False) -> None:
         if schedule.cron_expression() is None:
@@ -252,7 +259,7 @@ class LocalScheduler:
         return fired
 
     def start(self) -> None:
-        def loop():
+        def loop() -> None:
             while not self._stop.wait(self.tick_seconds):
                 try:
                     self.fire_due()

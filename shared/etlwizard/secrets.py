@@ -7,9 +7,12 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import ConfigError, NotFound
+
+if TYPE_CHECKING:
+    from google.cloud.secretmanager import SecretManagerServiceClient
 
 
 class SecretStore(Protocol):
@@ -26,13 +29,14 @@ class FileSecretStore:
     def __init__(self, path: Path):
         self.path = Path(path)
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, str]:
         try:
-            return json.loads(self.path.read_text())
+            secrets: dict[str, str] = json.loads(self.path.read_text())
+            return secrets
         except FileNotFoundError:
             return {}
 
-    def _write(self, secrets: dict) -> None:
+    def _write(self, secrets: dict[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -67,7 +71,7 @@ class SecretManagerStore:
     The payload is JSON ({"value": ...}) so an empty password is still a non-empty payload.
     """
 
-    def __init__(self, project: str, client=None):
+    def __init__(self, project: str, client: "SecretManagerServiceClient | None" = None):
         if client is None:
             from google.cloud import secretmanager
 
@@ -105,7 +109,8 @@ class SecretManagerStore:
             )
         except exceptions.NotFound:
             raise NotFound(f"secret {name} does not exist") from None
-        return json.loads(response.payload.data)["value"]
+        value: str = json.loads(response.payload.data)["value"]
+        return value
 
     def delete(self, name: str) -> None:
         from google.api_core import exceptions

@@ -4,12 +4,14 @@ import base64
 import math
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 # Integers beyond this lose digits in a JavaScript number: they are sent as strings.
 _SAFE_INTEGER = 2**53
 
 
-def to_json(value):
+def to_json(value: object) -> Any:
+    """A JSON-safe form of a value: what json.dumps takes without losing digits or microseconds."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):

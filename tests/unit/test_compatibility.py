@@ -120,7 +120,8 @@ def test_source_column_missing_from_table_can_be_added(extra, added):
     (col("created", "TIMESTAMP", "REQUIRED"),
      bad("Column created (TIMESTAMP, REQUIRED) is not in the source, and the table requires a value in it.")),
     (col("note", "STRING"), ok("Column note (STRING) is not in the source: new rows leave it NULL.")),
-    ({"name": "note", "bigquery_type": "STRING"}, ok("Column note (STRING) is not in the source: new rows leave it NULL.")),
+    ({"name": "note", "bigquery_type": "STRING"},
+     ok("Column note (STRING) is not in the source: new rows leave it NULL.")),
     (col("tags", "STRING", "REPEATED"),
      ok("Column tags (STRING) is not in the source: new rows leave it NULL.")),
 ])

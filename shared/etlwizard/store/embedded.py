@@ -5,6 +5,8 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from . import Document, Mutation
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     collection TEXT NOT NULL,
@@ -27,14 +29,14 @@ class EmbeddedStore:
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
-    def get(self, collection: str, doc_id: str) -> dict | None:
+    def get(self, collection: str, doc_id: str) -> Document | None:
         with closing(self._connect()) as db:
             row = db.execute(
                 "SELECT data FROM documents WHERE collection = ? AND id = ?", (collection, doc_id)
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return _document(row[0]) if row else None
 
-    def put(self, collection: str, doc_id: str, doc: dict) -> None:
+    def put(self, collection: str, doc_id: str, doc: Document) -> None:
         with closing(self._connect()) as db:
             db.execute(
                 "INSERT INTO documents (collection, id, data) VALUES (?, ?, ?) "
@@ -42,21 +44,21 @@ class EmbeddedStore:
                 (collection, doc_id, json.dumps(doc)),
             )
 
-    def list(self, collection: str) -> list[dict]:
+    def list(self, collection: str) -> list[Document]:
         with closing(self._connect()) as db:
             rows = db.execute(
                 "SELECT data FROM documents WHERE collection = ? ORDER BY id", (collection,)
             ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [_document(r[0]) for r in rows]
 
-    def transact(self, collection: str, doc_id: str, mutate) -> dict | None:
+    def transact(self, collection: str, doc_id: str, mutate: Mutation) -> Document | None:
         with closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")  # one writer at a time, across threads and processes
             try:
                 row = db.execute(
                     "SELECT data FROM documents WHERE collection = ? AND id = ?", (collection, doc_id)
                 ).fetchone()
-                current = json.loads(row[0]) if row else None
+                current = _document(row[0]) if row else None
                 updated = mutate(current)
                 if updated is not None:
                     db.execute(
@@ -76,3 +78,8 @@ class EmbeddedStore:
                 "DELETE FROM documents WHERE collection = ? AND id = ?", (collection, doc_id)
             )
         return cursor.rowcount > 0
+
+
+def _document(data: str) -> Document:
+    document: Document = json.loads(data)  # stored by put or transact: always an object
+    return document
