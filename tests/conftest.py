@@ -2,6 +2,7 @@
 and an embedded stack in a temporary folder. bin/test starts the database servers if they are down."""
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pg8000.native
@@ -77,10 +78,50 @@ def stack(settings):
 
 
 @pytest.fixture
+def make_stack(settings):
+    """Another stack on the same job store and emulator: some settings changed, or parts swapped."""
+
+    def make(parts=None, **changes):
+        return Stack(replace(settings, **changes), run_handler=handle_message, **(parts or {}))
+
+    return make
+
+
+@pytest.fixture
+def dataset():
+    """A destination dataset of this test's own (the first job into it creates it)."""
+    return f"t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
 def client(stack):
     app = create_app(stack=stack)
     app.testing = True
     return app.test_client()
+
+
+@pytest.fixture
+def connect(client):
+    """Save a connection through the API as a user would; returns its id."""
+
+    def save(kind, db, name=None, **fields):
+        response = client.post("/api/connections/", json={"name": name or kind, "type": kind, **db, **fields})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["connection"]["id"]
+
+    return save
+
+
+@pytest.fixture
+def pg(connect, postgres_db):
+    """A saved connection to the test PostgreSQL database."""
+    return connect("postgresql", postgres_db, "pg")
+
+
+@pytest.fixture
+def maria(connect, mysql_db):
+    """A saved connection to the test MariaDB database."""
+    return connect("mysql", mysql_db, "maria")
 
 
 def _sdk_root() -> Path | None:

@@ -2,7 +2,6 @@
 workers here, parallel run-job calls on Google Cloud), checkpointed, committed together once."""
 
 import uuid
-from dataclasses import replace
 from datetime import datetime
 
 import pg8000.native
@@ -10,15 +9,15 @@ import pytest
 
 from etlwizard.jobs import get_job
 from etlwizard.run.chunks import fan_out
-from etlwizard.run.engine import handle_message, run_job
+from etlwizard.run.engine import run_job
 from etlwizard.run.state import Chunk, ChunkStatus, Run, RunStatus
 from etlwizard.stack import Stack
 from web.app import create_app
 
 
 @pytest.fixture
-def small_chunks(settings):
-    stack = Stack(replace(settings, fanout_rows=250), run_handler=handle_message)
+def small_chunks(make_stack):
+    stack = make_stack(fanout_rows=250)
     yield stack, create_app(stack=stack).test_client()
     stack.publisher.drain()
 
@@ -116,7 +115,7 @@ def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
         def publish(self, data):
             published.append(json.loads(data)["chunk"])
 
-    stack = Stack(settings, publisher=Recorder())
+    stack = Stack(settings, publisher=Recorder())  # publishes nothing: no run handler
     now = datetime.now(timezone.utc)
     run = Run(id="r1", job_id="j1", trigger="manual", status=RunStatus.FAILED, started_at=now, chunks=[
         Chunk(0, 0, 1, ChunkStatus.DONE, attempts=1),
@@ -132,13 +131,14 @@ def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
 
 @pytest.mark.parametrize("kind, load_type", [("postgresql", "transactional"), ("postgresql", "catalog"),
                                              ("mysql", "transactional"), ("mysql", "catalog")])
-def test_a_window_loads_each_row_once_read_in_slices_or_not(settings, postgres_db, mysql_db, monkeypatch, kind, load_type):
+def test_a_window_loads_each_row_once_read_in_slices_or_not(make_stack, postgres_db, mysql_db, monkeypatch, kind,
+                                                            load_type):
     """MySQL's bulk reader runs ahead of a slow load, so a run reads its window in slices of about
     chunk_rows rows, which bounds how far: rows sharing a cursor value at a slice's edge land once.
     PostgreSQL's reads only as fast as the run takes its batches: one query, files of chunk_rows."""
     from etlwizard.sources.base import SqlSource
 
-    stack = Stack(replace(settings, chunk_rows=100, batch_rows=30), run_handler=handle_message)
+    stack = make_stack(chunk_rows=100, batch_rows=30)
     client = create_app(stack=stack).test_client()
     name = f"sliced_{uuid.uuid4().hex[:8]}"
     if kind == "postgresql":

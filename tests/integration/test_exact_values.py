@@ -10,11 +10,11 @@ from etlwizard.run.engine import run_job
 
 @pytest.mark.parametrize("kind, arrays", [("postgresql", True), ("postgresql", False), ("mysql", False)],
                          ids=["postgresql-row-path", "postgresql-copy-path", "mysql"])
-def test_all_types_arrive_exactly(client, stack, postgres_db, mysql_db, kind, arrays):
+def test_all_types_arrive_exactly(client, stack, connect, postgres_db, mysql_db, kind, arrays):
     """PostgreSQL tables with array columns take the row path; the others PostgreSQL's COPY path."""
     db = postgres_db if kind == "postgresql" else mysql_db
     schema = "public" if kind == "postgresql" else mysql_db["database"]
-    cid = client.post("/api/connections/", json={"name": "src", "type": kind, **db}).get_json()["connection"]["id"]
+    cid = connect(kind, db, "src")
     preview = client.post(f"/api/connections/{cid}/fetch-table-preview/",
                           json={"schema_name": schema, "table_name": "all_types"}).get_json()
     names = [c["name"] for c in preview["columns"] if arrays or c["mode"] != "REPEATED"]

@@ -21,8 +21,8 @@ def function_env(monkeypatch, settings):
         monkeypatch.setenv(name, value)
 
 
-def test_preview_function_answers_as_the_wizard_route(function_env, client, postgres_db):
-    cid = client.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db}).get_json()["connection"]["id"]
+def test_preview_function_answers_as_the_wizard_route(function_env, client, pg):
+    cid = pg
     function = functions_framework.create_app("preview_table", MAIN, "http").test_client()
     response = function.post("/", json={"connection_id": cid, "schema_name": "public", "table_name": "composite_pk"})
     assert response.status_code == 200
@@ -48,8 +48,8 @@ def test_preview_function_rejects_bad_requests(function_env, body, status, field
     assert function.get("/").status_code == 405
 
 
-def test_create_job_validate_and_run_job_functions(function_env, client, postgres_db, stack):
-    cid = client.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db}).get_json()["connection"]["id"]
+def test_create_job_validate_and_run_job_functions(function_env, client, pg, stack):
+    cid = pg
     dataset = f"f_{uuid.uuid4().hex[:8]}"
     create = functions_framework.create_app("create_job", MAIN, "http").test_client()
     response = create.post("/", json={

@@ -26,14 +26,8 @@ def stack(request, settings):
                                                                           credentials=AnonymousCredentials())))
 
 
-@pytest.fixture
-def dataset():
-    return f"t_{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def pg(client, postgres_db):
-    return client.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db}).get_json()["connection"]["id"]
 
 
 @pytest.fixture
@@ -280,13 +274,13 @@ def test_delete_keeps_the_table_unless_asked(client, job_body, dataset, stack):
     assert client.delete(f"/api/etl/jobs/{drop['id']}/").status_code == 404
 
 
-def test_reconnect_keeps_destination_and_watermark(client, job_body, postgres_db, stack, dataset):
+def test_reconnect_keeps_destination_and_watermark(client, connect, job_body, postgres_db, stack, dataset):
     job = create(client, job_body())["job"]
     client.post(f"/api/etl/jobs/{job['id']}/run/")
     stack.publisher.drain()
     watermark = client.get(f"/api/etl/jobs/{job['id']}/").get_json()["job"]["watermark"]
     assert watermark is not None
-    rotated = client.post("/api/connections/", json={"name": "pg rotated", "type": "postgresql", **postgres_db}).get_json()["connection"]["id"]
+    rotated = connect("postgresql", postgres_db, "pg rotated")
     response = client.post(f"/api/etl/jobs/{job['id']}/reconnect/", json={"connection_id": rotated})
     assert response.status_code == 200, response.get_json()
     moved = response.get_json()["job"]
@@ -310,8 +304,7 @@ def test_run_now_loads_rows_and_records_the_run(client, job_body, stack, dataset
     assert client.get("/api/etl/jobs/nope/runs/").status_code == 404
 
 
-def test_a_mariadb_job_end_to_end(client, stack, mysql_db, dataset):
-    maria = client.post("/api/connections/", json={"name": "maria", "type": "mysql", **mysql_db}).get_json()["connection"]["id"]
+def test_a_mariadb_job_end_to_end(client, stack, maria, mysql_db, dataset):
     job = create(client, {
         "name": "Maria orders", "connection_id": maria, "schema_name": mysql_db["database"], "table_name": "composite_pk",
         "selected_columns": ["region", "order_no", "amount", "modified_at"], "load_type": "transactional",

@@ -109,16 +109,8 @@ def nullable_matches_mode(preview):
     return all(c["nullable"] == (c["mode"] != "REQUIRED") for c in preview["columns"] if c["mode"] != "REPEATED")
 
 
-@pytest.fixture
-def pg(client, postgres_db):
-    body = client.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db}).get_json()
-    return body["connection"]["id"]
 
 
-@pytest.fixture
-def my(client, mysql_db):
-    body = client.post("/api/connections/", json={"name": "maria", "type": "mysql", **mysql_db}).get_json()
-    return body["connection"]["id"]
 
 
 def preview(client, connection_id, schema, table, status=200):
@@ -141,8 +133,8 @@ def test_postgres_all_types(client, pg):
     assert p["warnings"] == ["c_tsvector: type tsvector is not known: it is loaded as STRING"]
 
 
-def test_mysql_all_types(client, my, mysql_db):
-    p = preview(client, my, mysql_db["database"], "all_types")
+def test_mysql_all_types(client, maria, mysql_db):
+    p = preview(client, maria, mysql_db["database"], "all_types")
     assert columns_of(p) == MY_ALL_TYPES
     assert nullable_matches_mode(p)
     assert p["sample_rows"][0] == MY_ALL_TYPES_ROW_1
@@ -153,7 +145,7 @@ def test_mysql_all_types(client, my, mysql_db):
     assert p["warnings"] == []
 
 
-@pytest.mark.parametrize("source", ["pg", "my"])
+@pytest.mark.parametrize("source", ["pg", "maria"])
 def test_quoted_names_and_reserved_words(client, request, postgres_db, mysql_db, source):
     connection = request.getfixturevalue(source)
     schema = "Sales Data" if source == "pg" else mysql_db["database"]
@@ -169,7 +161,7 @@ def test_quoted_names_and_reserved_words(client, request, postgres_db, mysql_db,
     assert p["suggested_table"] == "order_items"  # what a job made from it is called by default
 
 
-@pytest.mark.parametrize("source", ["pg", "my"])
+@pytest.mark.parametrize("source", ["pg", "maria"])
 def test_keys_views_and_empty_tables(client, request, postgres_db, mysql_db, source):
     connection = request.getfixturevalue(source)
     schema = "public" if source == "pg" else mysql_db["database"]
@@ -200,30 +192,27 @@ def test_keys_views_and_empty_tables(client, request, postgres_db, mysql_db, sou
     assert empty["recommended_timestamp_column"] is None
 
 
-def test_tables_route_lists_tables_and_views(client, pg, my, mysql_db):
+def test_tables_route_lists_tables_and_views(client, pg, maria, mysql_db):
     pg_tables = client.get(f"/api/connections/{pg}/tables/").get_json()["tables"]
     assert {"schema_name": "Sales Data", "table_name": "Order Items", "kind": "table"} in pg_tables
     assert {"schema_name": "public", "table_name": "v_all_types", "kind": "view"} in pg_tables
     assert len(pg_tables) == 7
-    my_tables = client.get(f"/api/connections/{my}/tables/").get_json()["tables"]
+    my_tables = client.get(f"/api/connections/{maria}/tables/").get_json()["tables"]
     mine = [t for t in my_tables if t["schema_name"] == mysql_db["database"]]
     assert sorted(t["table_name"] for t in mine) == [
         "Order Items", "all_types", "composite_pk", "empty_table", "no_pk", "unique_key_only", "v_all_types"]
 
 
-def test_large_table_reports_the_catalog_estimate(settings, postgres_db):
-    from dataclasses import replace
-
+def test_large_table_reports_the_catalog_estimate(make_stack, postgres_db):
     import pg8000.native
 
-    from etlwizard.stack import Stack
     from web.app import create_app
 
     db = pg8000.native.Connection(**postgres_db)
     db.run("CREATE TABLE big AS SELECT g AS id FROM generate_series(1, 5000) g")
     db.run("ANALYZE big")
     try:
-        client = create_app(stack=Stack(replace(settings, exact_count_limit=1000))).test_client()
+        client = create_app(stack=make_stack(exact_count_limit=1000)).test_client()
         pg = client.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db}).get_json()
         p = preview(client, pg["connection"]["id"], "public", "big")
         assert (p["total_rows"], p["total_rows_exact"]) == (5000, False)

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pg8000.native
@@ -16,13 +15,9 @@ import pytest
 from etlwizard.errors import EtlError
 from etlwizard.jobs import get_job
 from etlwizard.run import stage
-from etlwizard.run.engine import handle_message, run_job
-from etlwizard.stack import Stack
+from etlwizard.run.engine import run_job
 
 
-@pytest.fixture
-def dataset():
-    return f"r_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture
@@ -41,9 +36,6 @@ def table(pg_sql):
     pg_sql(f"DROP TABLE {name}")
 
 
-@pytest.fixture
-def pg(client, postgres_db):
-    return client.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db}).get_json()["connection"]["id"]
 
 
 def make_job(client, connection_id, table, dataset, **overrides):
@@ -71,11 +63,6 @@ def run(stack, job_id, trigger="manual"):
     """Run the job here; the run as its history shows it."""
     done = run_job(stack, job_id, trigger)
     return done and done.to_doc()
-
-
-def tuned(settings, **changes):
-    """A stack on the same job store and emulator, with some run settings changed."""
-    return Stack(replace(settings, **changes), run_handler=handle_message)
 
 
 def test_incremental_runs_load_new_and_changed_rows_once(client, stack, pg, pg_sql, table, dataset):
@@ -196,9 +183,9 @@ def test_a_job_on_a_table_holding_its_rows_resumes_from_their_max_cursor(client,
     assert [r["id"] for r in destination(client, dataset)] == [1, 2, 3]
 
 
-def test_two_databases_into_one_table_keep_separate_watermarks(client, stack, pg, pg_sql, table, dataset, mysql_db):
+def test_two_databases_into_one_table_keep_separate_watermarks(client, stack, pg, maria, pg_sql, table, dataset,
+                                                              mysql_db):
     pg_sql(f"INSERT INTO {table} VALUES (1, 'pg', 1, '{ago(60)}')")
-    maria = client.post("/api/connections/", json={"name": "maria", "type": "mysql", **mysql_db}).get_json()["connection"]["id"]
     db = pymysql.connect(password="", autocommit=True, **{k: mysql_db[k] for k in ("host", "port", "user", "database")})
     with db.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, note text, amount decimal(12,2), "
@@ -297,9 +284,9 @@ def test_a_value_bigquery_cannot_hold_fails_the_run_readably(client, stack, pg, 
         pg_sql(f"DROP TABLE {name}")
 
 
-def test_a_long_run_keeps_renewing_its_lease(client, settings, pg, pg_sql, table, dataset, postgres_db):
+def test_a_long_run_keeps_renewing_its_lease(client, make_stack, pg, pg_sql, table, dataset, postgres_db):
     pg_sql(f"INSERT INTO {table} SELECT g, 'n', g, now() - interval '1 hour' FROM generate_series(1, 50) g")
-    stack = tuned(settings, chunk_rows=10, batch_rows=10, lease_seconds=60)
+    stack = make_stack(chunk_rows=10, batch_rows=10, lease_seconds=60)
     job = make_job(client, pg, table, dataset)
     seen = []
     put = stack.store.transact
@@ -317,9 +304,9 @@ def test_a_long_run_keeps_renewing_its_lease(client, settings, pg, pg_sql, table
     assert get_job(stack, job["id"]).lease is None
 
 
-def test_files_load_several_at_once_and_each_row_lands_once(client, settings, pg, pg_sql, table, dataset):
+def test_files_load_several_at_once_and_each_row_lands_once(client, make_stack, pg, pg_sql, table, dataset):
     pg_sql(f"INSERT INTO {table} SELECT g, 'n' || g, g, now() - interval '1 hour' FROM generate_series(1, 70) g")
-    stack = tuned(settings, chunk_rows=10, batch_rows=10, loads_in_flight=3)
+    stack = make_stack(chunk_rows=10, batch_rows=10, loads_in_flight=3)
     job = make_job(client, pg, table, dataset)
     load, lock, running, peak = stack.warehouse.load_parquet, threading.Lock(), [0], [0]
 
@@ -340,9 +327,9 @@ def test_files_load_several_at_once_and_each_row_lands_once(client, settings, pg
     assert [r["id"] for r in destination(client, dataset)] == list(range(1, 71))
 
 
-def test_a_load_job_failing_mid_run_fails_it_and_lands_nothing(client, settings, pg, pg_sql, table, dataset):
+def test_a_load_job_failing_mid_run_fails_it_and_lands_nothing(client, make_stack, pg, pg_sql, table, dataset):
     pg_sql(f"INSERT INTO {table} SELECT g, 'n', g, now() - interval '1 hour' FROM generate_series(1, 50) g")
-    stack = tuned(settings, chunk_rows=10, batch_rows=10, loads_in_flight=2)
+    stack = make_stack(chunk_rows=10, batch_rows=10, loads_in_flight=2)
     job = make_job(client, pg, table, dataset)
     load, calls = stack.warehouse.load_parquet, []
 
