@@ -218,3 +218,51 @@ def test_a_refused_token_is_explained(monkeypatch):
     assert result.exit_code == 1
     assert result.stderr == (f"Error: {url} answered 403 without JSON: is the token for this URL? "
                              '(pass --token "$(gcloud auth print-identity-token)" or set ETL_WIZARD_TOKEN to it)\n')
+
+
+def test_a_bad_job_file_changes_nothing(etl, postgres_db, tmp_path, client):
+    jobs_yaml = tmp_path / "jobs.yaml"
+    jobs_yaml.write_text("jobs:\n  orders:\n    connection: test pg\n    schedul: {type: daily}\n")
+    typo = etl("jobs", "apply", str(jobs_yaml))
+    assert (typo.exit_code, typo.stderr.splitlines()[0]) == (1, "Error: job 'orders': unknown field(s) schedul; "
+                                                               "known: " + ", ".join([
+                                                                   "connection", "schema_name", "table_name",
+                                                                   "selected_columns", "load_type", "timestamp_column",
+                                                                   "primary_key", "historical_backfill",
+                                                                   "historical_start_date", "destination",
+                                                                   "schedule"]) + ".")
+    jobs_yaml.write_text("jobs:\n  orders:\n    connection: test pg\n    schedule: {type: daily, time: 12:30}\n")
+    assert etl("jobs", "apply", str(jobs_yaml)).stderr == \
+        "Error: job 'orders': write schedule.time in quotes ('12:30'): YAML reads it as a number.\n"
+    jobs_yaml.write_text(job_file(postgres_db, "cli_nowhere").replace("test pg", "elsewhere", 1))
+    missing = etl("jobs", "apply", str(jobs_yaml))
+    assert missing.stderr == "Error: job 'orders': no connection is named 'test pg' in the file or the wizard.\n"
+    jobs_yaml.write_text(job_file(postgres_db, "cli_nowhere"))
+    unset = etl("jobs", "apply", str(jobs_yaml))
+    assert unset.stderr == "Error: connection 'test pg': password_env names 'TEST_PG_PASSWORD', which is not set.\n"
+    assert client.get("/api/connections/").get_json()["connections"] == []
+    assert client.get("/api/etl/jobs/").get_json()["jobs"] == []
+
+
+def test_apply_reconnects_a_job_and_asks_for_a_new_password(etl, postgres_db, tmp_path, monkeypatch, client):
+    monkeypatch.setenv("TEST_PG_PASSWORD", PASSWORD)
+    dataset = f"cli_{uuid.uuid4().hex[:8]}"
+    jobs_yaml = tmp_path / "jobs.yaml"
+    jobs_yaml.write_text(job_file(postgres_db, dataset))
+    assert etl("jobs", "apply", str(jobs_yaml)).exit_code == 0
+
+    document = yaml.safe_load(job_file(postgres_db, dataset))
+    document["connections"]["rotated"] = {k: v for k, v in document["connections"]["test pg"].items()
+                                          if k != "password_env"}  # no variable: apply asks for it
+    document["jobs"]["orders"]["connection"] = "rotated"
+    jobs_yaml.write_text(yaml.safe_dump(document, sort_keys=False))
+    rotated = etl("jobs", "apply", str(jobs_yaml), input=PASSWORD + "\n")
+    assert rotated.exit_code == 0, rotated.output
+    assert rotated.stderr == "Password for connection rotated (empty for none): \n"
+    lines = rotated.stdout.splitlines()
+    assert lines[:2] == ["connection test pg: no change", lines[1]] and lines[1].startswith("connection rotated: created")
+    assert lines[2:] == ["job orders: updated (connection)", "Applied: 1 created, 1 updated, 1 unchanged, 0 not applied."]
+    connections = {c["name"]: c["id"] for c in client.get("/api/connections/").get_json()["connections"]}
+    assert client.get("/api/etl/jobs/").get_json()["jobs"][0]["connection_id"] == connections["rotated"]
+    assert etl("jobs", "apply", str(jobs_yaml)).stdout.splitlines()[-1] == \
+        "Applied: 0 created, 0 updated, 3 unchanged, 0 not applied."

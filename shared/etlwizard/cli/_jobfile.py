@@ -213,6 +213,15 @@ class Applier:
             raise CliError(f"Two connections are named {name!r}: a job file matches them by name, so rename or "
                            "delete one.")
         connections = {c["name"]: c for c in found}
+        # What can be known wrong before anything changes, is.
+        for name, entry in wanted.jobs.items():
+            if entry["connection"] not in connections and entry["connection"] not in wanted.connections:
+                raise CliError(f"job {name!r}: no connection is named {entry['connection']!r} in the file or the "
+                               "wizard.")
+        for name, entry in wanted.connections.items():
+            variable = entry.get("password_env")
+            if name not in connections and variable is not None and os.environ.get(str(variable)) is None:
+                raise CliError(f"connection {name!r}: password_env names {variable!r}, which is not set.")
         for name, entry in wanted.connections.items():
             self._apply_connection(name, entry, connections)
         names = {c["id"]: c["name"] for c in [*found, *connections.values()]}
@@ -256,7 +265,7 @@ class Applier:
                 self._say(what, f"would be {'applied' if same_name else 'created'} after connection "
                           f"{entry['connection']}", "updated" if same_name else "created")
                 return
-            raise CliError(f"{what}: no connection is named {entry['connection']!r} in the file or the wizard.")
+            raise CliError(f"{what}: connection {entry['connection']!r} was not created.")  # checked in apply
         if len(same_name) > 1:
             raise CliError(f"{what}: {len(same_name)} jobs have this name; apply matches jobs by name, so "
                            "rename or delete all but one.")
