@@ -1,5 +1,9 @@
 // The jobs page: every job with its last and next run, the actions, and a job's run history.
-"use strict";
+import { api } from "./api.js";
+import { connectionLabel, fetchConnections } from "./connection-list.js";
+import { $, $$, el, formatBytes, when } from "./dom.js";
+import { showError } from "./errors.js";
+import { describeSchedule, scheduleFrom } from "./schedule.js";
 
 let jobs = [];
 let connections = [];
@@ -9,9 +13,9 @@ let watchUntil = 0;  // after Run now, refresh quickly until the run shows up
 
 async function loadJobs() {
   try {
-    [{ jobs }, { connections }] = await Promise.all([api("/api/etl/jobs/"), api("/api/connections/")]);
+    [{ jobs }, connections] = await Promise.all([api("/api/etl/jobs/"), fetchConnections()]);
   } catch (e) {
-    $("#jobs-status").textContent = e.message;
+    showError($("#jobs-status"), e);
     return;
   }
   renderJobs();
@@ -66,7 +70,7 @@ async function act(promise, message) {
     await promise;
     $("#jobs-status").textContent = message;
   } catch (e) {
-    $("#jobs-status").textContent = e.message;
+    showError($("#jobs-status"), e);
   }
   await loadJobs();
 }
@@ -88,7 +92,13 @@ async function loadHistory(jobId) {
   historyJob = jobId;
   const job = jobs.find((j) => j.id === jobId);
   if (!job) { $("#history").hidden = true; return; }
-  const { runs } = await api(`/api/etl/jobs/${jobId}/runs/`);
+  let runs;
+  try {
+    ({ runs } = await api(`/api/etl/jobs/${jobId}/runs/`));
+  } catch (e) {
+    showError($("#jobs-status"), e);  // caught here so the page keeps refreshing
+    return;
+  }
   $("#history").hidden = false;
   $("#history-title").textContent = `Run history: ${job.name}`;
   $("#runs-table tbody").replaceChildren(...runs.map((r) => el("tr", { class: r.status },
@@ -142,7 +152,7 @@ async function openEdit(job) {
   $("#edit-dom").value = s.day_of_month || 1;
   $("#edit-cron").value = s.cron || "";
   $("#edit-tz").value = s.timezone || "UTC";
-  $("#edit-error").textContent = "";
+  $("#edit-error").replaceChildren();
   $("#edit-columns").replaceChildren(el("p", { text: "Reading the source's columns…" }));
   $("#edit-dialog").showModal();
   try {
@@ -153,7 +163,7 @@ async function openEdit(job) {
       el("label", { for: `edit-col-${i}`, text: `${c.name} (${c.bigquery_type})` }))));
   } catch (e) {
     $("#edit-columns").replaceChildren();
-    $("#edit-error").textContent = e.message;
+    showError($("#edit-error"), e);
   }
 }
 
@@ -167,7 +177,7 @@ $("#edit-save").addEventListener("click", async () => {
     $("#jobs-status").textContent = `${editing.name} saved.`;
     await loadJobs();
   } catch (e) {
-    $("#edit-error").textContent = e.message;
+    showError($("#edit-error"), e);
   }
 });
 
@@ -175,11 +185,11 @@ let reconnecting = null;
 
 function openReconnect(job) {
   reconnecting = job;
-  $("#reconnect-connection").replaceChildren(...connections.map((c) => el("option", { value: c.id, text: `${c.name} (${c.type})` })));
+  $("#reconnect-connection").replaceChildren(...connections.map((c) => el("option", { value: c.id, text: connectionLabel(c) })));
   $("#reconnect-connection").value = job.connection_id;
   $("#reconnect-schema").value = job.schema_name;
   $("#reconnect-table").value = job.table_name;
-  $("#reconnect-error").textContent = "";
+  $("#reconnect-error").replaceChildren();
   $("#reconnect-dialog").showModal();
 }
 
@@ -192,7 +202,7 @@ $("#reconnect-save").addEventListener("click", async () => {
     $("#jobs-status").textContent = `${reconnecting.name} reconnected; its destination and watermark are kept.`;
     await loadJobs();
   } catch (e) {
-    $("#reconnect-error").textContent = e.details.length ? `${e.message}: ${e.details.join(" ")}` : e.message;
+    showError($("#reconnect-error"), e);
   }
 });
 

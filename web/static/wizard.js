@@ -1,8 +1,12 @@
 // The five-step wizard: connection -> table -> columns -> load & destination -> schedule & create.
-"use strict";
+import { api } from "./api.js";
+import { connectionLabel, connectionPayload, fetchConnections } from "./connection-list.js";
+import { $, $$, el, show, when } from "./dom.js";
+import { showError } from "./errors.js";
+import { COMMON_ZONES, scheduleFrom } from "./schedule.js";
 
 const form = $("#wizard");
-const state = { step: 1, connections: [], connection: null, tables: [], table: null, preview: null, compat: null };
+const state = { step: 1, connection: null, tables: [], table: null, preview: null, compat: null };
 
 // ---- navigation -------------------------------------------------------------------------------
 
@@ -22,37 +26,40 @@ function showStep(step, focus = true) {
 }
 
 function clearErrors() {
-  $$(".field-error").forEach((e) => { e.textContent = ""; });
+  $$(".field-error").forEach((e) => e.replaceChildren());
 }
 
-function showError(error, fallbackId = "error-form") {
+// Shows an error under the field it names (error-<field>, or error-<prefix of a dotted field>),
+// else under fallbackId, and turns to the step that field is on. The connection form's fields
+// have their own prefix: its "name" is not the job's name.
+function reportError(error, fallbackId = "error-form", prefix = "error-") {
   const field = error.field || "";
-  const target = $(`[id="error-${field}"]`) || $(`[id="error-${field.split(".")[0]}"]`) || $(`#${fallbackId}`);
-  target.textContent = error.details && error.details.length && !error.field
-    ? `${error.message}: ${error.details.join(" ")}` : error.message;
+  const target = (field && ($(`[id="${prefix}${field}"]`) || $(`[id="${prefix}${field.split(".")[0]}"]`)))
+    || $(`[id="${fallbackId}"]`);
+  showError(target, error);
   const section = target.closest(".step");
   if (section && Number(section.dataset.step) !== state.step) showStep(Number(section.dataset.step));
   return false;
 }
 
 const validators = {
-  1: () => state.connection || showError({ field: "connection", message: "Choose a connection, or add one." }),
-  2: () => state.table || showError({ field: "table", message: "Choose a table." }),
-  3: () => selectedColumns().length > 0 || showError({ field: "selected_columns", message: "Select at least one column." }),
+  1: () => state.connection || reportError({ field: "connection", message: "Choose a connection, or add one." }),
+  2: () => state.table || reportError({ field: "table", message: "Choose a table." }),
+  3: () => selectedColumns().length > 0 || reportError({ field: "selected_columns", message: "Select at least one column." }),
   4: () => {
     if (loadType() === "transactional" && !$("#timestamp_column").value) {
-      return showError({ field: "timestamp_column", message: "A transactional load needs a timestamp column." });
+      return reportError({ field: "timestamp_column", message: "A transactional load needs a timestamp column." });
     }
     if (loadType() === "transactional" && $("#historical_backfill").value === "custom" && !$("#historical_start_date").value) {
-      return showError({ field: "historical_start_date", message: "Pick the first day to load." });
+      return reportError({ field: "historical_start_date", message: "Pick the first day to load." });
     }
-    if (!$("#destination_dataset").value.trim()) return showError({ field: "destination.dataset", message: "Name a dataset." });
+    if (!$("#destination_dataset").value.trim()) return reportError({ field: "destination.dataset", message: "Name a dataset." });
     if (destinationMode() === "new" && !$("#destination_table").value.trim()) {
-      return showError({ field: "destination.table", message: "Name the new table." });
+      return reportError({ field: "destination.table", message: "Name the new table." });
     }
     if (destinationMode() === "existing") {
-      if (!state.compat) return showError({ field: "destination.dataset", message: "Choose an existing table." });
-      if (!state.compat.compatible) return showError({ field: "destination.dataset", message: "This table cannot take these columns: see the errors above." });
+      if (!state.compat) return reportError({ field: "destination.dataset", message: "Choose an existing table." });
+      if (!state.compat.compatible) return reportError({ field: "destination.dataset", message: "This table cannot take these columns: see the errors above." });
     }
     return true;
   },
@@ -93,24 +100,14 @@ function connectionForm(root) {
   root.replaceChildren(...CONNECTION_FIELDS.flatMap(([name, label, kind]) => {
     const id = `conn-${name}`;
     const input = kind === "select"
-      ? el("select", { id }, ...["postgresql", "mysql", "bigquery"].map((t) => el("option", { value: t, text: t })))
-      : el("input", { id, type: kind, autocomplete: kind === "password" ? "new-password" : "off" });
-    return [el("label", { for: id, text: label }), input, el("p", { class: "field-error", id: `error-${name}`, role: "alert" })];
+      ? el("select", { id, name }, ...["postgresql", "mysql", "bigquery"].map((t) => el("option", { value: t, text: t })))
+      : el("input", { id, name, type: kind, autocomplete: kind === "password" ? "new-password" : "off" });
+    return [el("label", { for: id, text: label }), input, el("div", { class: "field-error", id: `error-conn-${name}`, role: "alert" })];
   }));
 }
 
-function connectionPayload() {
-  const body = {};
-  for (const [name] of CONNECTION_FIELDS) {
-    const value = $(`#conn-${name}`).value;
-    if (value !== "") body[name] = name === "port" ? Number(value) : value;
-  }
-  return body;
-}
-
 async function loadConnections(selectId) {
-  const { connections } = await api("/api/connections/");
-  state.connections = connections;
+  const connections = await fetchConnections();
   const list = $("#connection-list");
   if (!connections.length) {
     list.replaceChildren(el("p", { text: "No connections yet: add one below." }));
@@ -119,11 +116,10 @@ async function loadConnections(selectId) {
   }
   list.replaceChildren(...connections.map((c) => {
     const id = `connection-${c.id}`;
-    const where = c.type === "bigquery" ? c.project : `${c.user}@${c.host}:${c.port}/${c.database}`;
     return el("div", { class: "choice" },
       el("input", { type: "radio", name: "connection", id, value: c.id, checked: c.id === selectId,
         onchange: () => { state.connection = c; state.table = null; $("#test-result").textContent = ""; } }),
-      el("label", { for: id, text: `${c.name} (${c.type}, ${where})` }));
+      el("label", { for: id, text: connectionLabel(c) }));
   }));
   if (selectId) state.connection = connections.find((c) => c.id === selectId) || null;
 }
@@ -136,20 +132,20 @@ $("#test-connection").addEventListener("click", async () => {
     const result = await api(`/api/connections/${state.connection.id}/test/`, { method: "POST", body: {} });
     $("#test-result").textContent = `Connected: ${result.server_version}`;
   } catch (e) {
-    $("#test-result").textContent = e.message;
+    showError($("#test-result"), e);
   }
 });
 
 $("#save-connection").addEventListener("click", async () => {
   clearErrors();
   try {
-    const { connection } = await api("/api/connections/", { method: "POST", body: connectionPayload() });
+    const { connection } = await api("/api/connections/", { method: "POST", body: connectionPayload($("#new-connection")) });
     $("#conn-password").value = "";
     $("#add-connection").open = false;
     await loadConnections(connection.id);
     $("#test-result").textContent = `Saved ${connection.name}.`;
   } catch (e) {
-    showError(e, "error-connection");
+    reportError(e, "error-connection", "error-conn-");
   }
 });
 
@@ -163,7 +159,7 @@ async function loadTables() {
     renderTables();
   } catch (e) {
     list.replaceChildren();
-    showError(e, "error-table");
+    reportError(e, "error-table");
   }
 }
 
@@ -194,7 +190,7 @@ async function loadPreview() {
       { method: "POST", body: { schema_name: t.schema_name, table_name: t.table_name } });
   } catch (e) {
     $("#preview-summary").textContent = "";
-    return showError(e, "error-selected_columns");
+    return reportError(e, "error-selected_columns");
   }
   const p = state.preview;
   const count = `${p.total_rows_exact ? "" : "about "}${p.total_rows.toLocaleString()} rows`;
@@ -215,7 +211,7 @@ async function loadPreview() {
   $("#sample-table thead").replaceChildren(el("tr", {}, ...p.columns.map((c) => el("th", { scope: "col", text: c.name }))));
   $("#sample-table tbody").replaceChildren(...p.sample_rows.map((r) =>
     el("tr", {}, ...p.columns.map((c) => el("td", { text: show(r[c.name]) })))));
-  $("#destination_table").value = p.table_name.toLowerCase().replace(/[^a-z0-9_]+/g, "_");
+  $("#destination_table").value = p.suggested_table;  // the server's rule, the one it applies when none is given
 }
 
 function selectedColumns() {
@@ -272,7 +268,7 @@ async function loadExistingTables() {
     if (!tables.length) $("#compatibility").textContent = `Dataset ${dataset} has no tables yet.`;
   } catch (e) {
     select.replaceChildren();
-    $("#compatibility").textContent = e.message;
+    showError($("#compatibility"), e);
   }
 }
 
@@ -291,7 +287,9 @@ async function checkCompatibility() {
       timestamp_column: loadType() === "transactional" ? $("#timestamp_column").value : null,
     } });
   } catch (e) {
-    report.replaceChildren(el("p", { class: "error", text: e.message }));
+    const message = el("div", { class: "error" });
+    showError(message, e);
+    report.replaceChildren(message);
     return;
   }
   const c = state.compat;
@@ -323,7 +321,7 @@ let previewTimer;
 async function previewSchedule() {
   clearTimeout(previewTimer);
   previewTimer = setTimeout(async () => {
-    $("#error-schedule").textContent = "";
+    $("#error-schedule").replaceChildren();
     try {
       const result = await api("/api/etl/schedules/preview/", { method: "POST", body: scheduleFrom($("#schedule-fields")) });
       $("#next-runs").replaceChildren(result.cron
@@ -331,7 +329,7 @@ async function previewSchedule() {
         : el("p", { text: "Runs only when you press Run now." }));
     } catch (e) {
       $("#next-runs").replaceChildren();
-      $("#error-schedule").textContent = e.message;
+      showError($("#error-schedule"), e);
     }
   }, 250);
 }
@@ -393,7 +391,7 @@ $("#create-job").addEventListener("click", async () => {
       el("a", { href: `/jobs#job-${job.id}`, text: "Open the jobs page" }), " to run it now or watch its runs."));
     $("#create-job").disabled = true;
   } catch (e) {
-    showError(e);
+    reportError(e);
   }
 });
 
@@ -402,4 +400,4 @@ $("#create-job").addEventListener("click", async () => {
 $("#zones").replaceChildren(...COMMON_ZONES.map((z) => el("option", { value: z })));
 connectionForm($("#new-connection"));
 showStep(1, false);
-loadConnections().catch((e) => showError(e, "error-connection"));
+loadConnections().catch((e) => reportError(e, "error-connection"));
