@@ -42,7 +42,9 @@ def server(stack):
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser, server, request):
+    # Depends on server so that it is torn down first: the screenshot shows the page while the
+    # server still answers, not the errors of calls made after it stopped.
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(15000)

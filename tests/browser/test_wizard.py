@@ -93,7 +93,8 @@ def test_transactional_job_through_the_wizard(page, server, pg_connection, datas
 def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connection, dataset, stack):
     # An existing table whose amount column is FLOAT64: loading NUMERIC into it is a widening.
     stack.warehouse.create_table(dataset, "ledger", [
-        Column("region", "text", "STRING", False, "REQUIRED"), Column("order_no", "integer", "INT64", False, "REQUIRED"),
+        Column("region", "text", "STRING", False, "REQUIRED"),
+        Column("order_no", "integer", "INT64", False, "REQUIRED"),
         Column("amount", "numeric", "FLOAT64", True)])
     page.goto(server + "/")
     choose_table(page, "Shop DB", "public.composite_pk")
@@ -106,7 +107,8 @@ def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connec
     page.get_by_label("Existing table", exact=True).select_option("ledger")
     report = page.locator("#compatibility")
     expect(report).to_contain_text("Compatible: this table can take these columns.")
-    expect(report).to_contain_text("Column amount: source NUMERIC into FLOAT64 is a widening conversion: decimals lose precision as FLOAT64.")
+    expect(report).to_contain_text(
+        "Column amount: source NUMERIC into FLOAT64 is a widening conversion: decimals lose precision as FLOAT64.")
     expect(report).to_contain_text("Add the missing column(s) to the table: modified_at (DATETIME)")
     page.get_by_label(re.compile("Add the missing column")).check()
     next_step(page)
@@ -118,6 +120,105 @@ def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connec
     assert "modified_at" in columns
 
 
+@pytest.fixture
+def table_with_brackets(postgres_db):
+    """A source table whose name ends in punctuation: the server's suggested destination name trims
+    the trailing underscore that a naive lower-case-and-replace would leave."""
+    import pg8000.native
+
+    db = pg8000.native.Connection(**postgres_db)
+    db.run('CREATE TABLE "Sales Data"."Returns (EU)" (id integer PRIMARY KEY, returned_on date)')
+    yield "Sales Data.Returns (EU)"
+    db.run('DROP TABLE "Sales Data"."Returns (EU)"')
+    db.close()
+
+
+@pytest.mark.parametrize("table, suggested", [("Sales Data.Order Items", "order_items"),
+                                              ("Sales Data.Returns (EU)", "returns_eu")])
+def test_destination_table_is_prefilled_with_the_servers_suggestion(page, server, pg_connection, table_with_brackets,
+                                                                   table, suggested):
+    page.goto(server + "/")
+    choose_table(page, "Shop DB", table)
+    expect(page.locator("#preview-summary")).to_contain_text(f"{table}:")
+    next_step(page)
+    expect(page.get_by_label("Table name", exact=True)).to_have_value(suggested)
+
+
+def test_wizard_errors_stay_with_their_field(page, server, pg_connection, dataset):
+    page.goto(server + "/")
+    # The connection form's "name" and the job's "name" are two fields with two error places.
+    page.get_by_text("Add a connection").click()
+    page.locator("#new-connection").get_by_label("Name", exact=True).fill("Broken")
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.locator("[id='error-conn-host']")).to_have_text("host: is required")
+
+    choose_table(page, "Shop DB", "public.no_pk")
+    next_step(page)
+    page.get_by_label("Dataset", exact=True).fill(dataset)
+    next_step(page)
+    page.get_by_label("Job name", exact=True).fill("")
+    page.get_by_role("button", name="Create job").click()
+    expect(page.locator("[id='error-name']")).to_have_text("name: is required")
+    expect(page.get_by_role("heading", name="5. Schedule & review")).to_be_visible()
+    expect(page.locator("#created")).to_be_empty()
+
+
+def test_schema_incompatible_lists_its_details(page, server, pg_connection, dataset, stack):
+    # The existing table lacks modified_at; without "Add the missing column(s)" ticked the server refuses.
+    stack.warehouse.create_table(dataset, "ledger", [
+        Column("region", "text", "STRING", False, "REQUIRED"),
+        Column("order_no", "integer", "INT64", False, "REQUIRED"),
+        Column("amount", "numeric", "NUMERIC", True)])
+    page.goto(server + "/")
+    choose_table(page, "Shop DB", "public.composite_pk")
+    expect(page.locator("#columns-table tbody tr")).to_have_count(4)
+    next_step(page)
+    page.get_by_label(re.compile("Catalog: replace")).check()
+    page.get_by_label("Dataset", exact=True).fill(dataset)
+    page.get_by_label("An existing BigQuery table", exact=True).check()
+    page.get_by_label("Existing table", exact=True).select_option("ledger")
+    expect(page.locator("#compatibility")).to_contain_text(
+        "Add the missing column(s) to the table: modified_at (DATETIME)")
+    next_step(page)
+    page.get_by_role("button", name="Create job").click()
+    error = page.locator("[id='error-form']")
+    expect(error).to_contain_text("Schema incompatible")
+    expect(error.locator("li")).to_have_text(
+        [re.compile(r"^The table lacks column\(s\) modified_at: set destination\.add_missing_columns")])
+    expect(page.locator("#created")).to_be_empty()
+
+
+def test_error_details_of_either_form_read_as_text(page, server):
+    # errors.js on its own: a detail is a sentence or a {field, problem} object, and neither may
+    # show as "[object Object]"; a detail the message already says is not repeated.
+    page.goto(server + "/jobs")
+    page.evaluate("""async () => {
+        const { showError } = await import("/static/errors.js");
+        showError(document.querySelector("#jobs-status"), { message: "Bad request", details: [
+            "Column amount is not in the table.", { field: "schedule.cron", problem: "is not a cron expression" },
+            { field: null, problem: "Something without a field." }, { code: 7 }] });
+        showError(document.querySelector("#jobs-status").appendChild(document.createElement("div")),
+            { message: "host: is required", details: [{ field: "host", problem: "is required" }] });
+    }""")
+    status = page.locator("#jobs-status")
+    expect(status.locator("ul.details > li")).to_have_text([
+        "Column amount is not in the table.", "schedule.cron: is not a cron expression", "Something without a field.",
+        '{"code":7}'])
+    expect(status.locator("div")).to_have_text("host: is required")
+    expect(status).not_to_contain_text("[object Object]")
+
+
+@pytest.mark.parametrize("path", ["/", "/jobs", "/connections"])
+def test_pages_are_modules_that_leave_no_globals(page, server, path):
+    page.goto(server + path)
+    expect(page.locator("script[src]")).to_have_count(1)
+    expect(page.locator("script[src]")).to_have_attribute("type", "module")
+    page.wait_for_load_state("networkidle")  # the page's modules have run
+    leaked = page.evaluate("() => ['api', 'ApiError', '$', '$$', 'el', 'showError', 'state', 'jobs', 'loadConnections']"
+                           ".filter((name) => name in window)")
+    assert leaked == []
+
+
 def test_invalid_cron_is_rejected_with_its_message(page, server, pg_connection, dataset):
     page.goto(server + "/")
     choose_table(page, "Shop DB", "public.no_pk")
@@ -127,7 +228,8 @@ def test_invalid_cron_is_rejected_with_its_message(page, server, pg_connection, 
     page.get_by_label("Runs", exact=True).select_option("cron")
     page.get_by_label(re.compile("^Cron expression")).fill("61 * * * *")
     expect(page.locator("[id='error-schedule']")).to_have_text(
-        "schedule.cron: '61 * * * *' is not a five-field unix cron expression (minute hour day-of-month month day-of-week)")
+        "schedule.cron: '61 * * * *' is not a five-field unix cron expression "
+        "(minute hour day-of-month month day-of-week)")
     page.get_by_role("button", name="Create job").click()
     expect(page.locator("[id='error-schedule']")).to_contain_text("is not a five-field unix cron expression")
     expect(page.locator("#created")).to_be_empty()
@@ -140,7 +242,8 @@ def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, 
         "name": "Edit me", "connection_id": pg_connection["id"], "schema_name": "public", "table_name": "composite_pk",
         "selected_columns": ["region", "order_no", "modified_at"], "load_type": "transactional",
         "timestamp_column": "modified_at", "historical_backfill": "all",
-        "destination": {"mode": "new", "dataset": dataset, "table": "edited"}, "schedule": {"type": "hourly", "time": "5"}})
+        "destination": {"mode": "new", "dataset": dataset, "table": "edited"},
+        "schedule": {"type": "hourly", "time": "5"}})
     page.goto(server + "/jobs")
     row = page.locator("tr[data-job='Edit me']")
     expect(row).to_contain_text("hourly · 5 * * * * (UTC)")
@@ -165,7 +268,8 @@ def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, 
     expect(row.locator(".state")).to_have_text("active")
 
     row.get_by_role("button", name="Delete Edit me").click()
-    expect(page.locator("#delete-text")).to_contain_text(f"The table {dataset}.edited and its rows are kept unless you tick the box.")
+    expect(page.locator("#delete-text")).to_contain_text(
+        f"The table {dataset}.edited and its rows are kept unless you tick the box.")
     page.get_by_role("button", name="Delete job").click()
     expect(page.locator("#jobs-status")).to_have_text("Edit me deleted; the table was kept.")
     expect(row).to_have_count(0)
@@ -217,3 +321,27 @@ def test_connections_page_adds_tests_and_deletes(page, server, postgres_db):
     row.get_by_role("button", name="Delete Warehouse PG").click()
     expect(page.locator("#connections-status")).to_have_text("Warehouse PG deleted.")
     expect(row).to_have_count(0)
+
+
+def test_reconnect_to_a_table_without_a_selected_column_names_it(page, server, pg_connection, dataset, stack):
+    from etlwizard import jobs
+
+    jobs.create_job(stack, {
+        "name": "Move me", "connection_id": pg_connection["id"], "schema_name": "public", "table_name": "composite_pk",
+        "selected_columns": ["region", "order_no", "modified_at"], "load_type": "transactional",
+        "timestamp_column": "modified_at", "historical_backfill": "all",
+        "destination": {"mode": "new", "dataset": dataset, "table": "moved"}, "schedule": {"type": "manual"}})
+    page.goto(server + "/jobs")
+    row = page.locator("tr[data-job='Move me']")
+    row.get_by_role("button", name="Reconnect Move me").click()
+    dialog = page.locator("#reconnect-dialog")
+    expect(dialog.get_by_label("Connection", exact=True)).to_have_value(pg_connection["id"])
+    dialog.get_by_label("Table", exact=True).fill("no_pk")
+    dialog.get_by_role("button", name="Reconnect").click()
+    error = page.locator("#reconnect-error")
+    expect(error).to_have_text("selected_columns: column 'region' is not in public.no_pk")
+    expect(error).not_to_contain_text("[object Object]")
+    expect(dialog).to_be_visible()  # still open, for another try
+    # The connection reads as everywhere else: name, type and where it points.
+    expect(dialog.locator("option:checked")).to_have_text(
+        re.compile(r"^Shop DB \(postgresql, postgres@127\.0\.0\.1:5432/"))
