@@ -75,7 +75,7 @@ def test_apply_run_and_apply_again(etl, postgres_db, tmp_path, monkeypatch, clie
     assert created.exit_code == 0, created.output
     lines = created.stdout.splitlines()
     assert lines[0].startswith("connection test pg: created (id ")
-    assert lines[1].startswith(f"job orders: created (id ") and lines[1].endswith(f"into {dataset}.orders)")
+    assert lines[1].startswith("job orders: created (id ") and lines[1].endswith(f"into {dataset}.orders)")
     assert lines[2] == "Applied: 2 created, 0 updated, 0 unchanged, 0 not applied."
 
     run = etl("jobs", "run", "orders", "--wait", "--timeout", "120")
@@ -173,7 +173,7 @@ def test_connections_with_a_prompted_password(etl, postgres_db, server):
     assert etl("connections", "delete", "prompted", "--yes").stdout == "Deleted connection prompted.\n"
     assert etl("connections", "list", "--json").stdout == "[]\n"
 
-    url, seen = server
+    _, seen = server
     assert etl("--token", "id-token-123", "jobs", "list").stdout == "No jobs.\n"
     assert seen[-1] == "Bearer id-token-123" and seen[0] is None  # no token is needed for this machine
 
@@ -260,8 +260,9 @@ def test_apply_reconnects_a_job_and_asks_for_a_new_password(etl, postgres_db, tm
     assert rotated.exit_code == 0, rotated.output
     assert rotated.stderr == "Password for connection rotated (empty for none): \n"
     lines = rotated.stdout.splitlines()
-    assert lines[:2] == ["connection test pg: no change", lines[1]] and lines[1].startswith("connection rotated: created")
-    assert lines[2:] == ["job orders: updated (connection)", "Applied: 1 created, 1 updated, 1 unchanged, 0 not applied."]
+    assert lines[0] == "connection test pg: no change" and lines[1].startswith("connection rotated: created")
+    assert lines[2:] == ["job orders: updated (connection)",
+                         "Applied: 1 created, 1 updated, 1 unchanged, 0 not applied."]
     connections = {c["name"]: c["id"] for c in client.get("/api/connections/").get_json()["connections"]}
     assert client.get("/api/etl/jobs/").get_json()["jobs"][0]["connection_id"] == connections["rotated"]
     assert etl("jobs", "apply", str(jobs_yaml)).stdout.splitlines()[-1] == \

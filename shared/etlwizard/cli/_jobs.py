@@ -52,10 +52,10 @@ def jobs_show(client: ApiClient, job: str, as_json: bool) -> None:
         return
     connection = next((c for c in client.connections() if c["id"] == found["connection_id"]), None)
     cursor = f" on {found['timestamp_column']}" if found.get("timestamp_column") else ""
+    source = f"{connection['name']} ({connection['id']})" if connection else f"{found['connection_id']} (deleted)"
     for label, value in [
-        ("name", found["name"]), ("id", found["id"]), ("state", found["state"]),
-        ("connection", f"{connection['name']} ({connection['id']})" if connection
-                       else f"{found['connection_id']} (deleted)"), ("source", f"{found['schema_name']}.{found['table_name']}"),
+        ("name", found["name"]), ("id", found["id"]), ("state", found["state"]), ("connection", source),
+        ("source", f"{found['schema_name']}.{found['table_name']}"),
         ("columns", ", ".join(found["selected_columns"])), ("load", found["load_type"] + cursor),
         ("primary key", ", ".join(found["primary_key"])),
         ("destination", f"{found['destination']['dataset']}.{found['destination']['table']}"),

@@ -32,7 +32,7 @@ def print_table(header: list[str], rows: list[list[object]], empty: str) -> None
     cells = [header, *([text(v) for v in row] for row in rows)]
     widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
     for line in cells:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
 def ask_password(name: str) -> str:
