@@ -13,7 +13,9 @@ the names the catalog returned.
 import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
+from typing import Any, Self
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -26,6 +28,11 @@ from ..recommend import recommend_key
 from ..typemap import CURSOR_TYPES, BigQueryType
 from ..values import to_json
 
+Row = Sequence[Any]  # one row's values, in the order of the columns read
+Bound = int | date | datetime | None  # a window's bound: a cursor value, a key, or None (open)
+# An Arrow record batch, and how many NULL array elements it dropped (BigQuery arrays hold none)
+ArrowBatch = tuple[pa.RecordBatch, int]
+
 
 class Source(ABC):
     type: str  # the Connection.type this class serves
@@ -36,10 +43,10 @@ class Source(ABC):
         self._password = password
         self.settings = settings
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -54,7 +61,7 @@ class Source(ABC):
         """Connect and run a trivial query; returns the server's version string."""
 
     @abstractmethod
-    def list_tables(self) -> list[dict]:
+    def list_tables(self) -> list[dict[str, str]]:
         """[{schema_name, table_name, kind}] for every table and view the user can read."""
 
     @abstractmethod
@@ -66,28 +73,29 @@ class Source(ABC):
         """(row count, exact?): exact for small tables, the catalog's estimate for large ones."""
 
     @abstractmethod
-    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict]:
+    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict[str, Any]]:
         """The first `limit` rows (in primary-key order where there is one), JSON-safe."""
 
     @abstractmethod
-    def cursor_now(self, cursor: Column):
+    def cursor_now(self, cursor: Column) -> date | datetime:
         """The source's own clock, in the cursor column's terms (aware for TIMESTAMP, naive local
         for DATETIME, a date for DATE): runs freeze their window's upper bound with it."""
 
     @abstractmethod
     def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                     lower, upper, batch_size: int):
+                     lower: Bound, upper: Bound, batch_size: int) -> Iterator[Sequence[Row]]:
         """The row path, which every source has: yield lists of row tuples (values as BigQuery's
         types mean them), streaming: rows with lower <= cursor < upper (either bound None = open),
         or every row when cursor is None. read_arrow takes it where no bulk reader can."""
 
-    def window_stats(self, meta: TableMetadata, column: Column, lower, upper):
+    def window_stats(self, meta: TableMetadata, column: Column, lower: Bound,
+                     upper: Bound) -> tuple[Any, Any, int] | None:
         """(MIN, MAX, COUNT) of a column over lower <= column < upper, for splitting a large load;
         None where the source does not split."""
         return None
 
     def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                   lower, upper, batch_size: int, emulated: bool):
+                   lower: Bound, upper: Bound, batch_size: int, emulated: bool) -> Iterator[ArrowBatch]:
         """The same rows as Arrow record batches, with a count of dropped NULL array elements.
         SQL sources override this with a bulk reader that skips Python rows."""
         for rows in self.read_batches(meta, columns, cursor, lower, upper, batch_size):
@@ -95,7 +103,7 @@ class Source(ABC):
 
 
 def make_column(name: str, source_type: str, mapped: BigQueryType, nullable: bool,
-                is_primary_key=False, indexed=False) -> Column:
+                is_primary_key: bool = False, indexed: bool = False) -> Column:
     return Column(
         name=name,
         source_type=source_type,
@@ -114,16 +122,16 @@ class SqlSource(Source):
 
     quote_char = '"'
 
-    def __init__(self, connection, password, settings):
+    def __init__(self, connection: Connection, password: str, settings: Settings):
         super().__init__(connection, password, settings)
-        self._db = None
+        self._db: Any = None  # a DB-API connection: pg8000's or pymysql's, which share no types
 
     @abstractmethod
-    def _connect(self):
+    def _connect(self) -> Any:
         """A DB-API connection, with errors converted to Source*Error."""
 
     @abstractmethod
-    def _convert_error(self, error: Exception) -> Exception:
+    def _convert_error(self, error: BaseException) -> Exception:
         """The driver's exception as a Source*Error with a readable message."""
 
     def close(self) -> None:
@@ -135,12 +143,12 @@ class SqlSource(Source):
             self._db = None
 
     @property
-    def db(self):
+    def db(self) -> Any:
         if self._db is None:
             self._db = self._connect()
         return self._db
 
-    def query(self, sql: str, params=()) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         cursor = self.db.cursor()
         try:
             cursor.execute(sql, params)
@@ -161,25 +169,25 @@ class SqlSource(Source):
         """How a column is read; a source casts the types its driver cannot return faithfully."""
         return self.quote(column.name)
 
-    def converter(self, column: Column):
+    def converter(self, column: Column) -> Callable[[Any], Any] | None:
         """A function turning this column's non-NULL driver values into the Python values its
         BigQuery type means, or None when the driver's values are right as they are."""
         return None
 
-    def convert_rows(self, columns: list[Column], rows: list) -> list:
+    def convert_rows(self, columns: list[Column], rows: Sequence[Row]) -> Sequence[Row]:
         converters = [(i, f) for i, c in enumerate(columns) if (f := self.converter(c)) is not None]
         if not converters:
             return rows
         converted = []
         for row in rows:
-            row = list(row)
+            values = list(row)
             for i, convert in converters:
-                if row[i] is not None:
-                    row[i] = convert(row[i])
-            converted.append(row)
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            converted.append(values)
         return converted
 
-    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict]:
+    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict[str, Any]]:
         select = ", ".join(self.select_expression(c) for c in meta.columns)
         order = ", ".join(self.quote(k) for k in (meta.primary_key or recommend_key(meta)))
         sql = f"SELECT {select} FROM {self.table_sql(meta)}"
@@ -187,9 +195,9 @@ class SqlSource(Source):
             sql += f" ORDER BY {order}"
         sql += f" LIMIT {int(limit)}"
         rows = self.convert_rows(meta.columns, self.query(sql))
-        return [{c.name: to_json(_readable(c, v)) for c, v in zip(meta.columns, row)} for row in rows]
+        return [{c.name: to_json(_readable(c, v)) for c, v in zip(meta.columns, row, strict=True)} for row in rows]
 
-    def window_sql(self, cursor: Column | None, lower, upper) -> str:
+    def window_sql(self, cursor: Column | None, lower: Bound, upper: Bound) -> str:
         """ WHERE lower <= cursor < upper (either bound None = open), or "" for every row."""
         if cursor is None:
             return ""
@@ -199,7 +207,7 @@ class SqlSource(Source):
                        for op, value in ((">=", lower), ("<", upper)) if value is not None]
         return " WHERE " + " AND ".join(conditions)
 
-    def bound_literal(self, value, kind: str) -> str:
+    def bound_literal(self, value: Bound, kind: str) -> str:
         """A window bound (an integer, date or datetime this code made, never request text) as SQL."""
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)  # a key range's bound
@@ -210,13 +218,15 @@ class SqlSource(Source):
             raise ValueError(f"a window bound must be digits and date or time separators, not {text!r}")
         return f"'{text}'"
 
-    def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
+    def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
+                     lower: Bound, upper: Bound, batch_size: int) -> Iterator[Sequence[Row]]:
         select = ", ".join(self.select_expression(c) for c in columns)
         sql = f"SELECT {select} FROM {self.table_sql(meta)}{self.window_sql(cursor, lower, upper)}"
         for rows in self.stream(sql, batch_size):
             yield self.convert_rows(columns, rows)
 
-    def window_stats(self, meta, column, lower, upper):
+    def window_stats(self, meta: TableMetadata, column: Column, lower: Bound,
+                     upper: Bound) -> tuple[Any, Any, int]:
         name = self.quote(column.name)
         sql = f"SELECT MIN({name}), MAX({name}), COUNT(*) FROM {self.table_sql(meta)}"
         smallest, largest, count = self.query(sql + self.window_sql(column, lower, upper))[0]
@@ -224,7 +234,7 @@ class SqlSource(Source):
         return smallest, largest, count
 
     @abstractmethod
-    def stream(self, sql: str, batch_size: int):
+    def stream(self, sql: str, batch_size: int) -> Iterator[Sequence[Row]]:
         """Yield lists of about batch_size row tuples without holding the result in memory: the row
         path, which read_batches (and read_arrow where the bulk reader cannot read the columns) takes;
         errors converted to Source*Error."""
@@ -245,11 +255,12 @@ class SqlSource(Source):
         return f"{scheme}://{credentials}@{host}:{c.port}/{quote(c.database, safe='')}"
 
     @abstractmethod
-    def bulk_batches(self, sql: str, batch_size: int):
+    def bulk_batches(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Yield the SELECT's rows as Arrow record batches (of about batch_size rows, or of the
         reader's own size); errors converted to Source*Error."""
 
-    def read_arrow(self, meta, columns, cursor, lower, upper, batch_size, emulated):
+    def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
+                   lower: Bound, upper: Bound, batch_size: int, emulated: bool) -> Iterator[ArrowBatch]:
         if not self.bulk_readable(columns):
             yield from super().read_arrow(meta, columns, cursor, lower, upper, batch_size, emulated)
             return
@@ -266,7 +277,8 @@ class SqlSource(Source):
                                    f"has no BigQuery equivalent: {e}") from None
 
     def count_rows(self, meta: TableMetadata) -> int:
-        return self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]
+        count: int = self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]
+        return count
 
     def total_rows(self, meta: TableMetadata) -> tuple[int, bool]:
         estimate = meta.estimated_rows
@@ -278,7 +290,7 @@ class SqlSource(Source):
 _BOUND = re.compile(r"[0-9:. +\-]+")
 
 
-def _readable(column: Column, value):
+def _readable(column: Column, value: Any) -> Any:
     """JSON held as text (MariaDB's JSON is a LONGTEXT) shown as JSON in a preview."""
     if column.bigquery_type == "JSON" and isinstance(value, (str, bytes)):
         return json.loads(value)

@@ -1,15 +1,22 @@
 """BigQuery as a source, through google-cloud-bigquery (the emulator in the embedded stack)."""
 
-from google.api_core import exceptions as google_errors
-from google.cloud import bigquery
-from google.api_core.retry import Retry
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
 
+from google.api_core import exceptions as google_errors
+from google.api_core.retry import Retry
+from google.cloud import bigquery
+
+from ..bigquery_client import make_client
+from ..config import Settings
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
-from ..model import TableMetadata
+from ..model import Column, Connection, TableMetadata
 from ..typemap import bigquery_type
 from ..values import to_json
-from ..bigquery_client import make_client
-from .base import Source, make_column
+from .base import Bound, Row, Source, make_column
+
+T = TypeVar("T")
 
 
 class BigQuerySource(Source):
@@ -18,24 +25,25 @@ class BigQuerySource(Source):
 
     type = "bigquery"
 
-    def __init__(self, connection, password, settings):
+    def __init__(self, connection: Connection, password: str, settings: Settings):
         super().__init__(connection, password, settings)
-        self._client = None
+        self._client: bigquery.Client | None = None
         # Every call gives up within the query timeout, not the client's default ten minutes.
-        self._limits = {"retry": Retry(timeout=settings.query_timeout), "timeout": settings.query_timeout}
+        self._limits: dict[str, Any] = {"retry": Retry(timeout=settings.query_timeout),
+                                        "timeout": settings.query_timeout}
 
     @property
-    def client(self):
+    def client(self) -> bigquery.Client:
         if self._client is None:
             self._client = make_client(self.settings, self.connection.project, self._password)
         return self._client
 
-    def close(self):
+    def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         c = self.connection
         try:
             return fn(*args, **kwargs)
@@ -53,10 +61,10 @@ class BigQuerySource(Source):
             max_results=1, retry=Retry(timeout=self.settings.connect_timeout), timeout=self.settings.connect_timeout)))
         return f"BigQuery project {self.connection.project}"
 
-    def list_tables(self) -> list[dict]:
+    def list_tables(self) -> list[dict[str, str]]:
         out = []
         for dataset in self._call(lambda: list(self.client.list_datasets(**self._limits))):
-            tables = self._call(lambda: list(self.client.list_tables(dataset.reference, **self._limits)))
+            tables = self._call(lambda ref: list(self.client.list_tables(ref, **self._limits)), dataset.reference)
             out += [
                 {"schema_name": dataset.dataset_id, "table_name": t.table_id,
                  "kind": "view" if t.table_type in ("VIEW", "MATERIALIZED_VIEW") else "table"}
@@ -64,7 +72,7 @@ class BigQuerySource(Source):
             ]
         return sorted(out, key=lambda t: (t["schema_name"], t["table_name"]))
 
-    def _table(self, schema_name: str, table_name: str):
+    def _table(self, schema_name: str, table_name: str) -> bigquery.Table:
         try:
             return self.client.get_table(
                 f"{self.connection.project}.{schema_name}.{table_name}", **self._limits
@@ -95,21 +103,24 @@ class BigQuerySource(Source):
 
     def total_rows(self, meta: TableMetadata) -> tuple[int, bool]:
         sql = f"SELECT COUNT(*) FROM {self._quoted_table(meta)}"
-        return self._call(lambda: list(self.client.query_and_wait(
+        count: int = self._call(lambda: next(iter(self.client.query_and_wait(
             sql, retry=self._limits["retry"], api_timeout=self.settings.query_timeout,
-            wait_timeout=self.settings.query_timeout))[0][0]), True
+            wait_timeout=self.settings.query_timeout)))[0])
+        return count, True
 
-    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict]:
+    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict[str, Any]]:
         table = self._table(meta.schema_name, meta.table_name)
         rows = self._call(lambda: list(self.client.list_rows(table, max_results=limit, **self._limits)))
         return [{c.name: to_json(row.get(c.name)) for c in meta.columns} for row in rows]
 
-    def cursor_now(self, cursor):
+    def cursor_now(self, cursor: Column) -> date | datetime:
         kind = {"TIMESTAMP": "CURRENT_TIMESTAMP()", "DATETIME": "CURRENT_DATETIME()", "DATE": "CURRENT_DATE()"}
-        return self._call(lambda: list(self.client.query_and_wait(
-            f"SELECT {kind[cursor.bigquery_type]}", retry=self._limits["retry"]))[0][0])
+        now: date | datetime = self._call(lambda: next(iter(self.client.query_and_wait(
+            f"SELECT {kind[cursor.bigquery_type]}", retry=self._limits["retry"])))[0])
+        return now
 
-    def read_batches(self, meta, columns, cursor, lower, upper, batch_size):
+    def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
+                     lower: Bound, upper: Bound, batch_size: int) -> Iterator[Sequence[Row]]:
         select = ", ".join("`" + c.name.replace("`", "") + "`" for c in columns)
         sql = f"SELECT {select} FROM {self._quoted_table(meta)}"
         conditions, params = [], []

@@ -1,6 +1,8 @@
 """MySQL and MariaDB: pymysql for the catalog and previews, ConnectorX for loads."""
 
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime, timezone
+from typing import Any
 
 import connectorx
 import pymysql
@@ -8,9 +10,9 @@ import pymysql.cursors
 import pymysql.err
 
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
-from ..model import TableMetadata
+from ..model import Column, TableMetadata
 from ..typemap import mysql_type
-from .base import SqlSource, make_column
+from .base import Bound, Row, SqlSource, make_column
 
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 # Column types the bulk reader takes as they are; the others it reads as text.
@@ -55,11 +57,11 @@ class MySqlSource(SqlSource):
     type = "mysql"
     quote_char = "`"
 
-    def _connect(self):
+    def _connect(self) -> "pymysql.connections.Connection[pymysql.cursors.Cursor]":
         c = self.connection
         try:
             db = pymysql.connect(
-                host=c.host, port=c.port, user=c.user, password=self._password,
+                host=c.host, port=c.port or 3306, user=c.user, password=self._password,
                 database=c.database, charset="utf8mb4", autocommit=True,
                 # The handshake must answer within the connect timeout too, not just the TCP connect.
                 connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.connect_timeout,
@@ -70,10 +72,11 @@ class MySqlSource(SqlSource):
             )
         except Exception as e:
             raise self._convert_error(e) from None
-        db._read_timeout = self.settings.query_timeout  # pymysql applies it to every later read
+        # pymysql applies it to every later read (a private attribute: connect() has no such argument)
+        db._read_timeout = self.settings.query_timeout  # type: ignore[attr-defined]
         return db
 
-    def _convert_error(self, error):
+    def _convert_error(self, error: BaseException) -> Exception:
         c = self.connection
         code = error.args[0] if error.args and isinstance(error.args[0], int) else None
         message = self.scrub(str(error.args[1])) if len(error.args) > 1 else self.scrub(str(error))
@@ -86,9 +89,10 @@ class MySqlSource(SqlSource):
         return SourceQueryError(f"{c.label}: MySQL error {code}: {message}")
 
     def test(self) -> str:
-        return self.query("SELECT VERSION()")[0][0]
+        version: str = self.query("SELECT VERSION()")[0][0]
+        return version
 
-    def list_tables(self) -> list[dict]:
+    def list_tables(self) -> list[dict[str, str]]:
         return [
             {"schema_name": s, "table_name": t, "kind": "view" if kind == "VIEW" else "table"}
             for s, t, kind in self.query(_TABLES, (_SYSTEM_SCHEMAS,))
@@ -105,11 +109,10 @@ class MySqlSource(SqlSource):
             entry[1].append(column)
         primary_key = keys.pop("PRIMARY", (True, []))[1]
         leading = {cols[0] for _, cols in keys.values()} | set(primary_key[:1])
-        json_columns = {
-            clause[len("json_valid(") :].strip("`)") for (clause,) in self.query(_JSON_CHECKS, (schema_name, table_name))
-        }
+        json_columns = {clause[len("json_valid(") :].strip("`)")
+                        for (clause,) in self.query(_JSON_CHECKS, (schema_name, table_name))}
         columns = []
-        for name, column_type, nullable, data_type in self.query(_COLUMNS, (schema_name, table_name)):
+        for name, column_type, nullable, _data_type in self.query(_COLUMNS, (schema_name, table_name)):
             mapped = mysql_type("json" if name in json_columns else column_type)
             source_type = "json" if name in json_columns else column_type
             columns.append(make_column(name, source_type, mapped, bool(nullable),
@@ -120,14 +123,15 @@ class MySqlSource(SqlSource):
                              kind="view" if table_type == "VIEW" else "table",
                              estimated_rows=table_rows if table_type != "VIEW" else None)
 
-    def cursor_now(self, cursor):
+    def cursor_now(self, cursor: Column) -> date | datetime:
         if cursor.bigquery_type == "TIMESTAMP":
-            return self.query("SELECT UTC_TIMESTAMP(6)")[0][0].replace(tzinfo=timezone.utc)
+            utc: datetime = self.query("SELECT UTC_TIMESTAMP(6)")[0][0]
+            return utc.replace(tzinfo=timezone.utc)
         # DATETIME and DATE hold the server's local time: read the clock in the server's zone.
-        local = self.query("SELECT CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)")[0][0]
+        local: datetime = self.query("SELECT CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)")[0][0]
         return local.date() if cursor.bigquery_type == "DATE" else local
 
-    def stream(self, sql, batch_size):
+    def stream(self, sql: str, batch_size: int) -> Iterator[Sequence[Row]]:
         """An unbuffered cursor (pymysql's SSCursor) on a connection of its own: rows arrive as the
         run takes them, the catalog connection stays free for other queries meanwhile, and closing
         the connection ends a read left early (closing the cursor would read the rest first)."""
@@ -144,14 +148,15 @@ class MySqlSource(SqlSource):
         finally:
             # pymysql has no way to drop an unbuffered result: its cursor's close() and the result's
             # destructor would read the rest from the server, or fail on the closed connection.
-            if cursor._result is not None:
-                cursor._result.unbuffered_active = False
+            result = cursor._result  # type: ignore[attr-defined]  # (private; untyped in the stubs)
+            if result is not None:
+                result.unbuffered_active = False
             cursor.close()
             db.close()
 
     reads_ahead = True  # ConnectorX buffers ahead of a slow consumer: runs read in slices
 
-    def bulk_batches(self, sql, batch_size):
+    def bulk_batches(self, sql: str, batch_size: int) -> Iterator[Any]:
         """ConnectorX (Rust, MySQL's binary protocol) into Arrow: about as fast as `mariadb --quick`,
         where pymysql parses every value in Python."""
         # TCP keepalives: a server gone silent mid-read fails the run instead of holding it
@@ -168,7 +173,7 @@ class MySqlSource(SqlSource):
                                             f"{self.scrub(str(e))}") from None
             raise self._convert_error(e) from None
 
-    def bulk_expression(self, column):
+    def bulk_expression(self, column: Column) -> str:
         """Integers, doubles, strings and bytes natively; BIT as a number; the rest (decimals,
         dates with their zero dates, times, floats, sets) as the server's text, for Arrow to parse."""
         name = self.quote(column.name)
@@ -179,12 +184,12 @@ class MySqlSource(SqlSource):
             return name
         return f"CAST({name} AS CHAR)"
 
-    def bound_literal(self, value, kind):
+    def bound_literal(self, value: Bound, kind: str) -> str:
         if isinstance(value, datetime) and value.tzinfo is not None:  # sessions run in UTC
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
         return super().bound_literal(value, kind)
 
-    def converter(self, column):
+    def converter(self, column: Column) -> Callable[[Any], Any] | None:
         kind, source_type = column.bigquery_type, column.source_type
         if kind in ("DATE", "DATETIME"):
             return _no_zero_date
@@ -196,24 +201,24 @@ class MySqlSource(SqlSource):
             return _bits
         return None
 
-    def select_expression(self, column):
+    def select_expression(self, column: Column) -> str:
         """A SET as MySQL's own text ('x,z', members in definition order), as the bulk reader has it."""
         if column.source_type.lower().startswith("set("):
             return f"CAST({self.quote(column.name)} AS CHAR)"
         return super().select_expression(column)
 
 
-def _no_zero_date(value):
+def _no_zero_date(value: Any) -> Any:
     return None if value.__class__ is str else value  # '0000-00-00' arrives as text: no such day
 
 
-def _utc(value):
+def _utc(value: Any) -> Any:
     return None if value.__class__ is str else value.replace(tzinfo=timezone.utc)  # sessions run in UTC
 
 
-def _bool(value):
+def _bool(value: Any) -> bool:
     return bool(int.from_bytes(value, "big")) if isinstance(value, bytes) else bool(value)
 
 
-def _bits(value):
+def _bits(value: bytes) -> int:
     return int.from_bytes(value, "big")

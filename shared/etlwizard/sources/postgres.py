@@ -2,18 +2,21 @@
 
 import re
 import socket
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_postgresql
-from adbc_driver_manager._reader import AdbcRecordBatchReader
 import pg8000.dbapi
 import pg8000.exceptions
+from adbc_driver_manager._reader import AdbcRecordBatchReader
 
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
-from ..model import TableMetadata
+from ..model import Column, TableMetadata
 from ..typemap import postgres_type
-from .base import SqlSource, make_column
+from .base import Bound, Row, SqlSource, make_column
 
 _RELKINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
 
@@ -62,7 +65,7 @@ ORDER BY i.indisprimary DESC, i.indexrelid
 class PostgresSource(SqlSource):
     type = "postgresql"
 
-    def _connect(self):
+    def _connect(self) -> Any:
         c = self.connection
         where = f"{c.label}: cannot reach PostgreSQL at {c.host}:{c.port}"
         try:
@@ -81,11 +84,12 @@ class PostgresSource(SqlSource):
         db.autocommit = True
         return db
 
-    def _convert_error(self, error):
+    def _convert_error(self, error: BaseException) -> Exception:
         c = self.connection
 
-        def lost(detail):
-            return SourceConnectionError(f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({detail})")
+        def lost(detail: str) -> Exception:
+            return SourceConnectionError(f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} "
+                                         f"({detail})")
 
         server = _server_error(error)
         if server is not None:
@@ -104,9 +108,10 @@ class PostgresSource(SqlSource):
         return SourceQueryError(f"{c.label}: {self.scrub(str(error))}")
 
     def test(self) -> str:
-        return self.query("SELECT version()")[0][0]
+        version: str = self.query("SELECT version()")[0][0]
+        return version
 
-    def list_tables(self) -> list[dict]:
+    def list_tables(self) -> list[dict[str, str]]:
         return [
             {"schema_name": s, "table_name": t, "kind": _RELKINDS[k]} for s, t, k in self.query(_TABLES)
         ]
@@ -117,7 +122,7 @@ class PostgresSource(SqlSource):
             raise NotFound(f"table {schema_name}.{table_name} does not exist in {self.connection.label}")
         oid, relkind, reltuples = found[0]
         indexes = self.query(_INDEXES, (oid,))
-        primary_key = next((cols for is_pk, _, cols in indexes if is_pk), [])
+        primary_key: list[str] = next((cols for is_pk, _, cols in indexes if is_pk), [])
         leading = {cols[0] for _, _, cols in indexes}
         columns = [
             make_column(name, source_type, postgres_type(base_type), nullable,
@@ -131,12 +136,13 @@ class PostgresSource(SqlSource):
                              kind=_RELKINDS[relkind],
                              estimated_rows=reltuples if reltuples and reltuples > 0 else None)
 
-    def cursor_now(self, cursor):
+    def cursor_now(self, cursor: Column) -> date | datetime:
         kind = {"TIMESTAMP": "now()", "DATETIME": "localtimestamp", "DATE": "current_date"}[cursor.bigquery_type]
-        return self.query(f"SELECT {kind}")[0][0]
+        now: date | datetime = self.query(f"SELECT {kind}")[0][0]
+        return now
 
     @contextmanager
-    def _read_only(self):
+    def _read_only(self) -> Iterator[Any]:
         """A cursor in a read-only transaction, committed after the block, rolled back on error."""
         cursor = self.db.cursor()
         try:
@@ -152,7 +158,7 @@ class PostgresSource(SqlSource):
         finally:
             cursor.close()
 
-    def stream(self, sql, batch_size):
+    def stream(self, sql: str, batch_size: int) -> Iterator[Sequence[Row]]:
         """A server-side cursor: FETCH a batch at a time."""
         with self._read_only() as cursor:
             cursor.execute(f"DECLARE etl_rows NO SCROLL CURSOR FOR {sql}")
@@ -163,7 +169,7 @@ class PostgresSource(SqlSource):
                     return
                 yield rows
 
-    def bulk_batches(self, sql, batch_size):
+    def bulk_batches(self, sql: str, batch_size: int) -> Iterator[Any]:
         """Apache Arrow's ADBC driver (C, libpq): COPY ... TO STDOUT (FORMAT binary) decoded straight
         into Arrow, about 16 MB a batch, read only as fast as the run takes them."""
         # TCP keepalives: a server gone silent mid-read fails the run within about a minute
@@ -180,10 +186,10 @@ class PostgresSource(SqlSource):
         except adbc_driver_manager.Error as e:
             raise self._convert_error(e) from None
 
-    def bulk_readable(self, columns):
+    def bulk_readable(self, columns: list[Column]) -> bool:
         return not any(c.mode == "REPEATED" for c in columns)  # arrays take the row path
 
-    def bulk_expression(self, column):
+    def bulk_expression(self, column: Column) -> str:
         """Numerics, reals, times of day and JSON as text Arrow parses exactly (the server's text
         is cheaper than decoding the binary forms; real widens 1.1 to 1.100000023841858 as a double,
         and a time of '24:00:00' must fail, not pass as a value BigQuery has not). Dates and
@@ -192,13 +198,13 @@ class PostgresSource(SqlSource):
             return f"({self.select_expression(column)})::text"
         return self.select_expression(column)
 
-    def bound_literal(self, value, kind):
+    def bound_literal(self, value: Bound, kind: str) -> str:
         literal = super().bound_literal(value, kind)
         if isinstance(value, int):
             return literal
         return f"{literal}::{ {'TIMESTAMP': 'timestamptz', 'DATETIME': 'timestamp', 'DATE': 'date'}[kind] }"
 
-    def select_expression(self, column):
+    def select_expression(self, column: Column) -> str:
         name = self.quote(column.name)
         if column.source_type == "money":
             return f"{name}::numeric"
@@ -209,7 +215,7 @@ class PostgresSource(SqlSource):
         return name
 
 
-def _server_error(error) -> tuple[str, str] | None:
+def _server_error(error: BaseException) -> tuple[str, str] | None:
     """(SQLSTATE, message) of an error the server reported, through pg8000 or ADBC."""
     if isinstance(error, pg8000.exceptions.DatabaseError) and error.args and isinstance(error.args[0], dict):
         return error.args[0].get("C", ""), error.args[0].get("M", "")
