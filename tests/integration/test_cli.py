@@ -2,6 +2,8 @@
 thread, on the embedded stack, loading from a real PostgreSQL database."""
 
 import json
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -267,3 +269,18 @@ def test_apply_reconnects_a_job_and_asks_for_a_new_password(etl, postgres_db, tm
     assert client.get("/api/etl/jobs/").get_json()["jobs"][0]["connection_id"] == connections["rotated"]
     assert etl("jobs", "apply", str(jobs_yaml)).stdout.splitlines()[-1] == \
         "Applied: 0 created, 0 updated, 3 unchanged, 0 not applied."
+
+
+def test_the_console_script(server):
+    """The installed `etl-wizard` (bin/_setup.sh installs the package), as a user runs it."""
+    script = Path(sys.executable).parent / "etl-wizard"
+    assert script.exists(), "etl-wizard is not installed: bin/demo or bin/test sets up .venv with it"
+    shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "connections" in shown.stdout and "jobs" in shown.stdout
+    url, _ = server
+    listed = subprocess.run([str(script), "--url", url, "jobs", "list", "--json"], capture_output=True, text=True,
+                            timeout=60)
+    assert (listed.returncode, listed.stdout) == (0, "[]\n")
+    refused = subprocess.run([str(script), "--url", url, "runs", "list", "nope"], capture_output=True, text=True,
+                             timeout=60)
+    assert (refused.returncode, refused.stderr) == (1, "Error: No job has the id or name 'nope'.\n")
