@@ -57,7 +57,7 @@ def connections_list(client: ApiClient, as_json: bool) -> None:
         print_json(found)
         return
     print_table(["NAME", "TYPE", "WHERE", "USER", "ID"],
-                 [[c["name"], c["type"], _where(c), c["user"], c["id"]] for c in found], "No connections.")
+                [[c["name"], c["type"], _where(c), c["user"], c["id"]] for c in found], "No connections.")
 
 
 @connections.command("create")
@@ -144,8 +144,8 @@ def runs_list(client: ApiClient, job: str, limit: int, as_json: bool) -> None:
         print_json(found)
         return
     print_table(["STARTED", "TRIGGER", "STATUS", "ROWS", "SECONDS", "ERROR", "ID"],
-                 [[r["started_at"], r["trigger"], r["status"], r["rows"], r.get("duration_seconds"), r.get("error"),
-                   r["id"]] for r in found], "No runs yet.")
+                [[r["started_at"], r["trigger"], r["status"], r["rows"], r.get("duration_seconds"), r.get("error"),
+                  r["id"]] for r in found], "No runs yet.")
 
 
 @cli.group()
@@ -164,7 +164,7 @@ def tables_list(client: ApiClient, dataset: str, as_json: bool) -> None:
         print_json(found)
         return
     print_table(["TABLE", "ROWS", "COLUMNS"], [[t["table_name"], t["row_count"], len(t["columns"])] for t in found],
-                 f"No tables in {dataset}.")
+                f"No tables in {dataset}.")
 
 
 @tables.command("show")
@@ -184,7 +184,8 @@ def tables_show(client: ApiClient, table: str, rows: int, as_json: bool) -> None
         return
     click.echo(f"{dataset}.{name}: {found['row_count']} rows")
     names = [c["name"] for c in found["columns"]]
-    print_table(names, [[row.get(n) for n in names] for row in found.get("rows", [])], "")
+    if rows:
+        print_table(names, [[row.get(n) for n in names] for row in found.get("rows", [])], "No rows.")
 
 
 def main() -> None:

@@ -35,9 +35,9 @@ def jobs_list(client: ApiClient, as_json: bool) -> None:
         print_json(found)
         return
     print_table(["NAME", "STATE", "LOAD", "SOURCE", "DESTINATION", "SCHEDULE", "LAST RUN", "ID"],
-                 [[j["name"], j["state"], j["load_type"], f"{j['schema_name']}.{j['table_name']}",
-                   f"{j['destination']['dataset']}.{j['destination']['table']}", _schedule(j),
-                   _last_run(j.get("last_run")), j["id"]] for j in found], "No jobs.")
+                [[j["name"], j["state"], j["load_type"], f"{j['schema_name']}.{j['table_name']}",
+                  f"{j['destination']['dataset']}.{j['destination']['table']}", _schedule(j),
+                  _last_run(j.get("last_run")), j["id"]] for j in found], "No jobs.")
 
 
 @jobs.command("show")
