@@ -89,8 +89,8 @@ class ApiClient:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
 
     def request(self, method: str, path: str, body: JSON | None = None, query: dict[str, str] | None = None) -> JSON:
-        # Writes always carry a JSON body: the wizard refuses a state-changing call without one
-        # that looks like a form (web/app.py, refuse_cross_site_writes).
+        # Writes always send JSON, {} when there is nothing to say: the wizard refuses a state-changing
+        # body that is not JSON, as a cross-site form would send (web/app.py, refuse_cross_site_writes).
         if method != "GET" and body is None:
             body = {}
         try:
