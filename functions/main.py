@@ -16,7 +16,7 @@ import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from etlwizard import jobs, preview
+from etlwizard import job_checks, jobs, preview
 from etlwizard.api import Answer, create_api_app, error_response, ok
 from etlwizard.config import Settings
 from etlwizard.errors import EtlError
@@ -57,7 +57,7 @@ def preview_table(request: flask.Request) -> Answer:
 @functions_framework.http
 def validate_schema(request: flask.Request) -> Answer:
     """POST {source_columns, destination_table, primary_key?, timestamp_column?} -> the compatibility report."""
-    return _answer(request, lambda body: ok(**jobs.validate_schema(_stack(), body)))
+    return _answer(request, lambda body: ok(**job_checks.validate_schema(_stack(), body)))
 
 
 @functions_framework.http

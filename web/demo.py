@@ -101,8 +101,8 @@ def main() -> None:
         ensure_sample_connection(stack)
         app = create_app(stack=stack)
         stack.scheduler.start()  # scheduled jobs run while the demo runs
-        print(f"\n  ETL Wizard is running: http://localhost:{settings.port}/\n  (data in {settings.data_dir}; Ctrl+C stops)\n",
-              flush=True)
+        print(f"\n  ETL Wizard is running: http://localhost:{settings.port}/\n"
+              f"  (data in {settings.data_dir}; Ctrl+C stops)\n", flush=True)
         app.run(host="127.0.0.1", port=settings.port, threaded=True)
     finally:
         emulator.stop()  # runs still in flight fail and are recorded; the next start goes on

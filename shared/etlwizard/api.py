@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from . import connections, jobs, preview, scheduling
+from . import connections, job_checks, jobs, preview, scheduling
 from .errors import EtlError
 from .stack import Stack
 
@@ -91,7 +91,7 @@ def describe_destination_table(dataset: str, table: str) -> Answer:
 
 @bp.post("/etl/validate-schema-compatibility/")
 def validate_schema() -> Answer:
-    return ok(**jobs.validate_schema(stack(), body()))
+    return ok(**job_checks.validate_schema(stack(), body()))
 
 
 @bp.post("/etl/schedules/preview/")

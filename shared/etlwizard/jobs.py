@@ -11,18 +11,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .compatibility import Compatibility, check_compatibility
 from .connections import get_connection, open_connection
-from .errors import InvalidInput, NotFound, SchemaIncompatible
+from .errors import NotFound, SchemaIncompatible
 from .job import COLLECTION, Destination, DestinationMode, Job, JobState, LoadType, runs_collection
-from .model import Column, TableMetadata, backfill_start, default_table_name, source_id
-from .payload import (optional_bool, optional_text, require_choice, require_names, require_object,
-                      require_text)
+from .job_checks import check_destination, check_keys, select_columns
+from .model import backfill_start, default_table_name, source_id
+from .payload import optional_bool, optional_text, require_choice, require_names, require_object, require_text
 from .run.records import list_runs
 from .run.state import RunMessage
 from .scheduling import Schedule
 from .stack import Stack
-from .warehouse import METADATA_PREFIX, check_dataset, check_table
+from .warehouse import check_dataset, check_table
 
 log = logging.getLogger(__name__)
 
@@ -60,64 +59,6 @@ def job_runs(stack: Stack, job_id: str) -> list[dict[str, Any]]:
     return [run.to_doc() for run in list_runs(stack, job_id)]
 
 
-# --- Checking a job against its source and its destination --------------------------------------
-
-def _selected(meta: TableMetadata, names: list[str], field: str) -> list[Column]:
-    columns = []
-    for name in names:
-        column = meta.column(name)
-        if column is None:
-            raise InvalidInput(field, f"column {name!r} is not in {meta.schema_name}.{meta.table_name}")
-        if name.lower().startswith(METADATA_PREFIX):
-            raise InvalidInput(field, f"column {name!r}: names starting with {METADATA_PREFIX} are kept for "
-                                      "the load's own columns in BigQuery")
-        columns.append(column)
-    return columns
-
-
-def _check_keys(meta: TableMetadata, selected: list[str], load_type: LoadType, cursor: str | None,
-                primary_key: list[str]) -> None:
-    if load_type is LoadType.TRANSACTIONAL:
-        if not cursor:
-            raise InvalidInput("timestamp_column", "is required for a transactional load")
-        column = meta.column(cursor)
-        if column is None:
-            raise InvalidInput("timestamp_column", f"column {cursor!r} is not in {meta.schema_name}.{meta.table_name}")
-        if not column.is_timestamp_candidate:
-            raise InvalidInput("timestamp_column", f"column {cursor!r} is {column.source_type}, not a timestamp or date")
-        if cursor not in selected:
-            raise InvalidInput("timestamp_column", f"column {cursor!r} must be one of the selected columns")
-    for name in primary_key:
-        if meta.column(name) is None:
-            raise InvalidInput("primary_key", f"column {name!r} is not in {meta.schema_name}.{meta.table_name}")
-        if name not in selected:
-            raise InvalidInput("primary_key", f"column {name!r} must be one of the selected columns")
-
-
-def _compatibility(stack: Stack, dataset: str, table: str, columns: list[dict[str, Any]], primary_key: list[str],
-                   cursor: str | None) -> Compatibility:
-    described = stack.warehouse.describe_table(dataset, table)
-    return check_compatibility(columns, described["columns"], primary_key=primary_key, cursor=cursor,
-                               partition_field=described["partition_field"],
-                               cluster_fields=described["cluster_fields"])
-
-
-def validate_schema(stack: Stack, body: object) -> dict[str, Any]:
-    """POST /api/etl/validate-schema-compatibility/: {source_columns, destination_table: "dataset.table",
-    primary_key?, timestamp_column?}."""
-    body = require_object(body)
-    columns = body.get("source_columns")
-    if not isinstance(columns, list) or not columns or not all(
-            isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("bigquery_type"), str)
-            for c in columns):
-        raise InvalidInput("source_columns", "must be a list of {name, bigquery_type, mode} objects")
-    dataset, _, table = require_text(body, "destination_table", max_length=2048).partition(".")
-    result = _compatibility(stack, check_dataset(dataset, "destination_table"), check_table(table, "destination_table"),
-                            columns, require_names(body, "primary_key", optional=True),
-                            optional_text(body, "timestamp_column"))
-    return result.to_dict()
-
-
 # --- Create ------------------------------------------------------------------------------------
 
 def create_job(stack: Stack, body: object) -> dict[str, Any]:
@@ -141,17 +82,17 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
 
     with open_connection(stack, connection.id) as source:
         meta = source.fetch_table_metadata(schema_name, table_name)
-    columns = _selected(meta, selected, "selected_columns")
+    columns = select_columns(meta, selected, "selected_columns")
     primary_key = require_names(body, "primary_key", optional=True) if "primary_key" in body \
         else [k for k in meta.primary_key if k in selected]
-    _check_keys(meta, selected, load_type, cursor, primary_key)
+    check_keys(meta, selected, load_type, cursor, primary_key)
     table = check_table(destination.get("table") or default_table_name(table_name), "destination.table")
 
     report = None
     if mode is DestinationMode.NEW:
         stack.warehouse.create_table(dataset, table, columns, partition_field=cursor, cluster_fields=primary_key)
     else:
-        report = _compatibility(stack, dataset, table, [c.to_dict() for c in columns], primary_key, cursor)
+        report = check_destination(stack, dataset, table, [c.to_dict() for c in columns], primary_key, cursor)
         if not report.compatible:
             raise SchemaIncompatible("Schema incompatible", details=report.errors)
         if report.can_alter:
@@ -200,8 +141,8 @@ def update_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
         selected = require_names(body, "selected_columns")
         with open_connection(stack, job.connection_id) as source:
             meta = source.fetch_table_metadata(job.schema_name, job.table_name)
-        columns = _selected(meta, selected, "selected_columns")
-        _check_keys(meta, selected, job.load_type, job.timestamp_column, job.primary_key)
+        columns = select_columns(meta, selected, "selected_columns")
+        check_keys(meta, selected, job.load_type, job.timestamp_column, job.primary_key)
         stack.warehouse.add_columns(job.destination.dataset, job.destination.table, columns)
         job = replace(job, selected_columns=selected, columns=columns)
     return _save(stack, job)
@@ -216,9 +157,9 @@ def reconnect_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
     table_name = optional_text(body, "table_name") or job.table_name
     with open_connection(stack, connection.id) as source:
         meta = source.fetch_table_metadata(schema_name, table_name)
-    columns = _selected(meta, job.selected_columns, "selected_columns")
-    _check_keys(meta, job.selected_columns, job.load_type, job.timestamp_column, job.primary_key)
-    report = _compatibility(stack, job.destination.dataset, job.destination.table, [c.to_dict() for c in columns],
+    columns = select_columns(meta, job.selected_columns, "selected_columns")
+    check_keys(meta, job.selected_columns, job.load_type, job.timestamp_column, job.primary_key)
+    report = check_destination(stack, job.destination.dataset, job.destination.table, [c.to_dict() for c in columns],
                             job.primary_key, job.timestamp_column)
     if not report.compatible or report.can_alter:
         raise SchemaIncompatible("Schema incompatible",

@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from .config import Settings
-from .dispatch import LocalDispatcher, PubSubPublisher, Publisher
+from .dispatch import LocalDispatcher, Publisher, PubSubPublisher
 from .scheduling import CloudScheduler, LocalScheduler, Schedule
 from .secrets import FileSecretStore, SecretManagerStore, SecretStore
 from .store import DocumentStore

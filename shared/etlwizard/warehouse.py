@@ -6,7 +6,6 @@ knows to ignore them.
 """
 
 import re
-
 from collections.abc import Callable, Sequence
 from typing import IO, Any, ParamSpec, TypeVar
 
@@ -17,10 +16,10 @@ from google.cloud import bigquery
 from .bigquery_client import make_client
 from .bigquery_sql import quote, table_path
 from .columnar import loaded_type
-from .typemap import clusterable
 from .config import Settings
 from .errors import Conflict, DestinationError, InvalidInput, NotFound
 from .model import Column
+from .typemap import clusterable
 from .values import to_json
 
 P = ParamSpec("P")
@@ -209,7 +208,7 @@ class Warehouse:
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
         )
-        options = bigquery.ParquetOptions()  # type: ignore[no-untyped-call]
+        options = bigquery.ParquetOptions()
         options.enable_list_inference = True  # list<x> -> REPEATED x
         config.parquet_options = options
         job = self._call(self.client.load_table_from_file, file, self.table_id(dataset, table), job_config=config)

@@ -9,6 +9,7 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 
 from google.cloud import bigquery
@@ -105,8 +106,9 @@ def plan_window(stack: Stack, job: Job, source: Source, meta: TableMetadata, cur
         upper = source.cursor_now(cursor)
         if kind != "DATE":
             upper -= timedelta(seconds=stack.settings.run_lag_seconds)
-        if lower is not None and lower >= upper:
-            return Plan(cursor, lower, upper, None, None)  # nothing new yet
+        uncut = Plan(cursor, lower, upper, None, None)
+        if uncut.empty:
+            return uncut  # nothing to read, nothing to cut
     split = split_column(job, meta, cursor)
     settings = stack.settings
     smallest_cut = min(settings.fanout_rows, settings.chunk_rows) if source.reads_ahead else settings.fanout_rows
@@ -153,7 +155,7 @@ def cut(stats: Stats | None, column: Column | None, lower: Value | None, upper: 
     while len(bounds) < pieces and bounds[-1] + step < end:
         bounds.append(bounds[-1] + step)
     bounds.append(end)
-    return list(zip(bounds, bounds[1:], strict=False))
+    return list(pairwise(bounds))
 
 
 def _resume_point(stack: Stack, job: Job, cursor: Column) -> Value | None:
