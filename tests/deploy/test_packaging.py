@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -52,3 +53,16 @@ def test_the_deploy_folder_installs_the_library_wheel_in_a_clean_virtualenv(tmp_
     runtime = {distribution(line) for line in (ROOT / "requirements.txt").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert {distribution(r) for r in requires.split("|")} == runtime  # the wheel requires requirements.txt's list
+
+
+def test_the_wizard_image_copies_what_the_package_build_reads_before_installing_it():
+    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line and not line.startswith("#")]
+    install = next(i for i, line in enumerate(lines) if re.fullmatch(r"RUN pip install [-\w ]*\s\.( .*)?", line))
+    copied = {path.rstrip("/") for line in lines[:install] if line.startswith("COPY ") for path in line.split()[1:-1]}
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dynamic = build["dynamic"]
+    read = {"pyproject.toml", *build["package-dir"].values(), *dynamic["dependencies"]["file"],
+            *(f for extra in dynamic["optional-dependencies"].values() for f in extra["file"])}
+    assert read <= copied, read - copied
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert not read & ignored
