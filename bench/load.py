@@ -53,7 +53,7 @@ ROOT = Path(__file__).parents[1]
 sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
 
 from etlwizard import connections, jobs  # noqa: E402
-from etlwizard.columnar import ParquetSpool, arrow_schema  # noqa: E402
+from etlwizard.columnar import ParquetSpool  # noqa: E402
 from etlwizard.config import Settings  # noqa: E402
 from etlwizard.emulator import BigQueryEmulator  # noqa: E402
 from etlwizard.run.engine import run_job  # noqa: E402
@@ -121,8 +121,9 @@ def extract(stack, connection_id, schema):
     with connections.open_connection(stack, connection_id) as source:
         meta = source.fetch_table_metadata(schema, "bench")
         columns = [meta.column(n) for n in COLUMNS]
-        for batch, _ in source.read_arrow(meta, columns, None, None, None, stack.settings.batch_rows, True):
-            spool = spool or ParquetSpool(arrow_schema(columns, True))
+        schema = stack.warehouse.arrow_schema(columns)
+        for batch, _ in source.read_arrow(meta, columns, None, None, None, stack.settings.batch_rows, schema):
+            spool = spool or ParquetSpool(schema)
             spool.write(batch)
             rows += batch.num_rows
             if spool.rows >= stack.settings.chunk_rows:

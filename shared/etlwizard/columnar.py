@@ -46,8 +46,12 @@ def arrow_field(column: Column, emulated: bool) -> pa.Field:
     return pa.field(column.name, kind)
 
 
-def _prepare(kind: str) -> Callable[[Any], Any] | None:
-    """How a Python value becomes what pyarrow takes for a BigQuery type (None: as it is)."""
+def _prepare(column: Column, field: pa.Field) -> Callable[[Any], Any] | None:
+    """How a Python value of the column becomes what pyarrow takes for its field (None: as it is)."""
+    kind = column.bigquery_type
+    value_type = field.type.value_type if pa.types.is_list(field.type) else field.type
+    if kind != "JSON" and pa.types.is_string(value_type):
+        kind = "STRING"  # a type loaded as its text (BIGNUMERIC in the emulator)
     if kind == "STRING":
         return lambda v: v if isinstance(v, str) else to_json(v) if not isinstance(v, (dict, list)) else json.dumps(v)
     if kind == "JSON":
@@ -61,14 +65,14 @@ def arrow_schema(columns: list[Column], emulated: bool) -> pa.Schema:
     return pa.schema([arrow_field(c, emulated) for c in columns])
 
 
-def rows_to_batch(rows: Sequence[Sequence[Any]], columns: list[Column], emulated: bool) -> tuple[pa.RecordBatch, int]:
-    """Python row tuples -> a record batch; also returns how many NULL array elements were
-    dropped (a BigQuery ARRAY is never NULL and holds no NULLs)."""
-    schema = arrow_schema(columns, emulated)
+def rows_to_batch(rows: Sequence[Sequence[Any]], columns: list[Column],
+                  schema: pa.Schema) -> tuple[pa.RecordBatch, int]:
+    """Python row tuples -> a record batch in `schema`; also returns how many NULL array elements
+    were dropped (a BigQuery ARRAY is never NULL and holds no NULLs)."""
     arrays, dropped = [], 0
     for index, (column, field) in enumerate(zip(columns, schema, strict=True)):
         values = [row[index] for row in rows]
-        prepare = _prepare(loaded_type(column, emulated))
+        prepare = _prepare(column, field)
         if column.mode == "REPEATED":
             dropped += sum(x is None for v in values if v for x in v)
             values = [[prepare(x) if prepare else x for x in v if x is not None] if v is not None else []

@@ -9,13 +9,14 @@ import re
 from collections.abc import Callable, Sequence
 from typing import IO, Any, ParamSpec, TypeVar
 
+import pyarrow as pa
 from google.api_core import exceptions as google_errors
 from google.api_core.retry import Retry
 from google.cloud import bigquery
 
 from .bigquery_client import make_client
 from .bigquery_sql import quote, table_path
-from .columnar import loaded_type
+from .columnar import arrow_schema, loaded_type
 from .config import Settings
 from .errors import Conflict, DestinationError, InvalidInput, NotFound
 from .model import Column
@@ -74,6 +75,10 @@ class Warehouse:
         # every call gives up within the query timeout, not the client's default ten minutes
         self._retry, self._timeout = Retry(timeout=settings.query_timeout), settings.query_timeout
         self.emulated = settings.bigquery_endpoint is not None
+
+    def arrow_schema(self, columns: list[Column]) -> pa.Schema:
+        """The Arrow schema of the Parquet files a load of these columns takes."""
+        return arrow_schema(columns, self.emulated)
 
     def table_id(self, dataset: str, table: str) -> str:
         return f"{self.project}.{check_dataset(dataset)}.{check_table(table)}"

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
+from etlwizard.columnar import arrow_schema
 from etlwizard.config import Settings
 from etlwizard.model import Connection
 from etlwizard.sources import open_source
@@ -36,7 +37,7 @@ def test_the_row_path_reads_what_the_bulk_reader_reads(source, monkeypatch):
     columns = [c for c in meta.columns if c.mode != "REPEATED"]  # arrays take the row path anyway
 
     def read():
-        batches = [batch for batch, _ in source.read_arrow(meta, columns, None, None, None, 1000, emulated=False)]
+        batches = [batch for batch, _ in source.read_arrow(meta, columns, None, None, None, 1000, arrow_schema(columns, False))]
         return pa.Table.from_batches(batches).sort_by("id").to_pylist()
 
     bulk = read()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..columnar import ParquetSpool, arrow_schema
+from ..columnar import ParquetSpool
 from ..model import Column, TableMetadata
 from ..sources.base import Source
 from ..stack import Stack
@@ -51,7 +51,7 @@ def stage(stack: Stack, source: Source, reads: Reads, dataset: str, staging: str
     """Read `reads` into the existing staging table; `report` is called with the progress every
     PROGRESS_SECONDS, `loaded` after each load job (off the reading thread: e.g. to renew a lease)."""
     settings, warehouse = stack.settings, stack.warehouse
-    schema = arrow_schema(reads.columns, warehouse.emulated)
+    schema = warehouse.arrow_schema(reads.columns)
     progress = Progress()
     spool: ParquetSpool | None = None
     loading: deque[Future[None]] = deque()  # the load jobs in flight, oldest first
@@ -74,7 +74,7 @@ def stage(stack: Stack, source: Source, reads: Reads, dataset: str, staging: str
     with ThreadPoolExecutor(max_workers=settings.loads_in_flight, thread_name_prefix="etl-load") as loader:
         try:
             batches = (item for lower, upper in reads.slices for item in source.read_arrow(
-                reads.meta, reads.columns, reads.column, lower, upper, settings.batch_rows, warehouse.emulated))
+                reads.meta, reads.columns, reads.column, lower, upper, settings.batch_rows, schema))
             for batch, dropped in batches:
                 spool = spool or ParquetSpool(schema)
                 spool.write(batch)

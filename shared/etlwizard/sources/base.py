@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from ..columnar import arrow_schema, conform, rows_to_batch
+from ..columnar import conform, rows_to_batch
 from ..config import Settings
 from ..errors import SourceQueryError
 from ..model import Column, Connection, TableMetadata
@@ -95,11 +95,12 @@ class Source(ABC):
         return None
 
     def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                   lower: Bound, upper: Bound, batch_size: int, emulated: bool) -> Iterator[ArrowBatch]:
-        """The same rows as Arrow record batches, with a count of dropped NULL array elements.
-        SQL sources override this with a bulk reader that skips Python rows."""
+                   lower: Bound, upper: Bound, batch_size: int, schema: pa.Schema) -> Iterator[ArrowBatch]:
+        """The same rows as Arrow record batches in `schema` (the destination's: warehouse.arrow_schema),
+        with a count of dropped NULL array elements. SQL sources override this with a bulk reader
+        that skips Python rows."""
         for rows in self.read_batches(meta, columns, cursor, lower, upper, batch_size):
-            yield rows_to_batch(rows, columns, emulated)
+            yield rows_to_batch(rows, columns, schema)
 
 
 def make_column(name: str, source_type: str, mapped: BigQueryType, nullable: bool,
@@ -260,11 +261,10 @@ class SqlSource(Source):
         reader's own size); errors converted to Source*Error."""
 
     def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                   lower: Bound, upper: Bound, batch_size: int, emulated: bool) -> Iterator[ArrowBatch]:
+                   lower: Bound, upper: Bound, batch_size: int, schema: pa.Schema) -> Iterator[ArrowBatch]:
         if not self.bulk_readable(columns):
-            yield from super().read_arrow(meta, columns, cursor, lower, upper, batch_size, emulated)
+            yield from super().read_arrow(meta, columns, cursor, lower, upper, batch_size, schema)
             return
-        schema = arrow_schema(columns, emulated)
         select = ", ".join(self.bulk_expression(c) for c in columns)
         sql = f"SELECT {select} FROM {self.table_sql(meta)}{self.window_sql(cursor, lower, upper)}"
         try:
