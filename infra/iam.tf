@@ -1,5 +1,5 @@
 # Service accounts, one per role in the design, each with only what its code does.
-#   wizard : serves pages; may invoke the four HTTP functions, nothing else
+#   wizard : serves pages; may invoke the etl_api function (the whole JSON API), nothing else
 #   api    : preview_table, validate_schema, create_job, etl_api
 #   runner : run_job
 #   pusher : the identity Pub/Sub pushes run messages to run_job with
@@ -43,9 +43,8 @@ resource "google_cloud_run_v2_service_iam_member" "wizard_users" {
   member   = each.value
 }
 
-resource "google_cloud_run_v2_service_iam_member" "wizard_calls_functions" {
-  for_each = toset(local.http_functions)
-  name     = google_cloudfunctions2_function.fn[each.value].service_config[0].service
+resource "google_cloud_run_v2_service_iam_member" "wizard_calls_etl_api" {
+  name     = google_cloudfunctions2_function.fn["etl_api"].service_config[0].service
   location = var.region
   role     = "roles/run.invoker"
   member   = google_service_account.wizard.member

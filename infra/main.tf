@@ -177,18 +177,6 @@ resource "google_cloud_run_v2_service" "wizard" {
         value = var.dataset
       }
       env {
-        name  = "ETL_PREVIEW_URL"
-        value = google_cloudfunctions2_function.fn["preview_table"].service_config[0].uri
-      }
-      env {
-        name  = "ETL_VALIDATE_URL"
-        value = google_cloudfunctions2_function.fn["validate_schema"].service_config[0].uri
-      }
-      env {
-        name  = "ETL_CREATE_JOB_URL"
-        value = google_cloudfunctions2_function.fn["create_job"].service_config[0].uri
-      }
-      env {
         name  = "ETL_API_URL"
         value = google_cloudfunctions2_function.fn["etl_api"].service_config[0].uri
       }

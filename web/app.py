@@ -23,10 +23,10 @@ def _refused(message: str) -> Answer:
 
 def create_app(settings: Settings | None = None, stack: Stack | None = None, proxy: ApiProxy | None = None) -> Flask:
     """stack: serve the API over it (default: a stack from settings, or the environment); proxy, or
-    settings with the functions' URLs: pass /api/ calls on to the etl_api function instead."""
+    settings with the etl_api function's URL: pass /api/ calls on to that function instead."""
     settings = settings or (stack.settings if stack else Settings.from_env())
-    if proxy is None and stack is None and settings.function_urls:
-        proxy = ApiProxy(settings.function_urls["etl_api"], timeout=settings.query_timeout + 30)
+    if proxy is None and stack is None and settings.api_url:
+        proxy = ApiProxy(settings.api_url, timeout=settings.query_timeout + 30)
     app = Flask(__name__)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -5,15 +5,13 @@ Tests build Settings directly; nothing else in the code base looks at os.environ
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError
 
 STACKS = ("embedded", "gcp")
-FUNCTION_URL_VARIABLES = {"preview_table": "ETL_PREVIEW_URL", "validate_schema": "ETL_VALIDATE_URL",
-                          "create_job": "ETL_CREATE_JOB_URL", "etl_api": "ETL_API_URL"}
 
 
 @dataclass(frozen=True)
@@ -39,9 +37,9 @@ class Settings:
     # instead of running COUNT(*).
     exact_count_limit: int = 1_000_000
 
-    # The functions' URLs (preview_table, validate_schema, create_job, etl_api): set, the wizard
-    # calls them over HTTPS with ID tokens; empty, it runs their handlers in-process.
-    function_urls: dict[str, str] = field(default_factory=dict)
+    # The etl_api function's URL: set, the wizard passes its /api/ calls to it over HTTPS with ID
+    # tokens; None, it serves the API itself over this stack.
+    api_url: str | None = None
     # A run reads cursor values up to the source's clock minus this lag, so rows still committing
     # are read by the next run instead of skipped.
     run_lag_seconds: int = 120
@@ -59,9 +57,6 @@ class Settings:
     def __post_init__(self) -> None:
         if self.stack not in STACKS:
             raise ConfigError(f"ETL_STACK must be one of {', '.join(STACKS)}, not {self.stack!r}")
-        missing = [v for n, v in FUNCTION_URL_VARIABLES.items() if self.function_urls and n not in self.function_urls]
-        if missing:
-            raise ConfigError(f"set all of the function URLs or none: {', '.join(missing)} missing")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -85,7 +80,7 @@ class Settings:
             "chunk_rows": _number(env, "ETL_CHUNK_ROWS", int),
             "loads_in_flight": _number(env, "ETL_LOADS_IN_FLIGHT", int),
             "fanout_rows": _number(env, "ETL_FANOUT_ROWS", int),
-            "function_urls": {name: env[var] for name, var in FUNCTION_URL_VARIABLES.items() if var in env} or None,
+            "api_url": env.get("ETL_API_URL"),
         }
         return cls(**{k: v for k, v in given.items() if v is not None})
 

@@ -2,7 +2,6 @@
 fire them (Cloud Scheduler in production, an in-process one in the embedded stack)."""
 
 import calendar
-import json
 import logging
 import re
 import threading
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 
 from .errors import InvalidInput
+from .run.state import RunMessage
 from .store import DocumentStore
 
 if TYPE_CHECKING:
@@ -149,10 +149,6 @@ def preview_schedule(body: object, clock: Clock = utc_now) -> dict[str, Any]:
             "next_runs": [t.isoformat() for t in schedule.next_runs(3, after=clock())]}
 
 
-def run_message(job_id: str, **extra: object) -> bytes:
-    return json.dumps({"job_id": job_id, **extra}).encode()
-
-
 # --- Schedulers: one per ETL job, firing the run message --------------------------------------
 
 class CloudScheduler:
@@ -182,7 +178,7 @@ class CloudScheduler:
             "description": f"ETL Wizard job {job_id}",
             "schedule": expression,
             "time_zone": schedule.timezone,
-            "pubsub_target": {"topic_name": self.topic, "data": run_message(job_id, trigger="schedule"),
+            "pubsub_target": {"topic_name": self.topic, "data": RunMessage(job_id, "schedule").to_bytes(),
                               "attributes": {"job_id": job_id}},
         }
         try:
@@ -250,7 +246,7 @@ class LocalScheduler:
                 schedule = Schedule(**entry["schedule"])
                 due = schedule.next_runs(1, after=datetime.fromisoformat(entry["checked_at"]))
                 if due and due[0] <= now:
-                    self.publish(run_message(entry["job_id"], trigger="schedule"))
+                    self.publish(RunMessage(entry["job_id"], "schedule").to_bytes())
                     fired.append(entry["job_id"])
                 self.store.transact(self.COLLECTION, entry["job_id"],
                                     lambda e: e and {**e, "checked_at": now.isoformat()})

@@ -9,7 +9,7 @@ import hcl2
 import pytest
 import yaml
 
-from etlwizard.config import FUNCTION_URL_VARIABLES, Settings
+from etlwizard.config import Settings
 from etlwizard.connections import SECRET_PREFIX
 
 ROOT = Path(__file__).parents[2]
@@ -77,7 +77,7 @@ def test_topic_secret_prefix_and_environment_match_the_code(tf):
     assert set(env) == {*ours, "MALLOC_ARENA_MAX"}
     wizard_env = {e["name"] for e in resources(tf, "google_cloud_run_v2_service")["wizard"]["template"][0]
                   ["containers"][0]["env"]}
-    assert set(FUNCTION_URL_VARIABLES.values()) <= wizard_env
+    assert "ETL_API_URL" in wizard_env  # it passes /api/ to etl_api
 
 
 def test_run_topic_has_retries_and_a_dead_letter_topic(tf):
@@ -109,12 +109,13 @@ def test_secrets_are_granted_only_by_name_prefix(tf):
     assert "${local.secret_prefix}" in locals_(tf)["secret_condition"]
 
 
-def test_the_wizard_may_only_invoke_the_http_functions(tf):
+def test_the_wizard_may_only_invoke_the_etl_api_function(tf):
     local = locals_(tf)
     assert set(local["http_functions"]) == entry_points() - {"run_job"}
     invokers = resources(tf, "google_cloud_run_v2_service_iam_member")
     wizard_grants = [b for b in invokers.values() if b["member"] == "${google_service_account.wizard.member}"]
-    assert len(wizard_grants) == 1 and wizard_grants[0]["for_each"] == "${toset(local.http_functions)}"
+    assert len(wizard_grants) == 1 and "for_each" not in wizard_grants[0]
+    assert wizard_grants[0]["name"] == '${google_cloudfunctions2_function.fn["etl_api"].service_config[0].service}'
     assert all("wizard" not in str(b["member"]) for b in resources(tf, "google_project_iam_member").values())
 
 

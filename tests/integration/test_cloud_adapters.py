@@ -118,7 +118,7 @@ def test_pubsub_publisher_sends_the_run_message(pubsub_emulator):
     from google.cloud import pubsub_v1
 
     from etlwizard.dispatch import PubSubPublisher
-    from etlwizard.scheduling import run_message
+    from etlwizard.run.state import RunMessage
 
     project = "pubsub-test"
     publisher_client = pubsub_v1.PublisherClient()
@@ -129,7 +129,7 @@ def test_pubsub_publisher_sends_the_run_message(pubsub_emulator):
     subscriber.create_subscription(name=subscription, topic=topic)
 
     publisher = PubSubPublisher(project, "etl-run-job", client=publisher_client)
-    message_id = publisher.publish(run_message("job-1", trigger="manual"))
+    message_id = publisher.publish(RunMessage("job-1", "manual").to_bytes())
 
     response = subscriber.pull(subscription=subscription, max_messages=10, timeout=30)
     assert [m.message.message_id for m in response.received_messages] == [message_id]
@@ -185,7 +185,8 @@ class SecretManagerDouble:
 def test_secret_manager_store_requests():
     from google.cloud import secretmanager_v1 as sm
     from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
-        SecretManagerServiceGrpcTransport)
+        SecretManagerServiceGrpcTransport,
+    )
 
     from etlwizard.errors import NotFound
     from etlwizard.secrets import SecretManagerStore

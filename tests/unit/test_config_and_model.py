@@ -41,12 +41,13 @@ def test_every_variable_read():
         "ETL_CHUNK_ROWS": "50000",
         "ETL_LOADS_IN_FLIGHT": "8",
         "ETL_FANOUT_ROWS": "1000000",
+        "ETL_API_URL": "https://etl-api-abc-ew.a.run.app",
     })
     assert settings == Settings(
         stack="gcp", project="my-project", dataset="raw", bigquery_endpoint="http://localhost:9050",
         data_dir=Path("/tmp/etl-data"), connect_timeout=2.5, query_timeout=30.0, sample_size=25,
         exact_count_limit=5000, run_lag_seconds=30, lease_seconds=600, batch_rows=1000, chunk_rows=50_000,
-        loads_in_flight=8, fanout_rows=1_000_000,
+        loads_in_flight=8, fanout_rows=1_000_000, api_url="https://etl-api-abc-ew.a.run.app",
     )
     assert type(settings.query_timeout) is float and type(settings.sample_size) is int
 
