@@ -37,7 +37,6 @@ from dataclasses import replace
 from pathlib import Path
 
 
-
 class _WithoutPandas(importlib.abc.MetaPathFinder):
     """Imports of pandas fail as where it is not installed (see above)."""
 
@@ -52,13 +51,14 @@ if os.environ.get("MALLOC_ARENA_MAX") is None:  # as bin/_setup.sh and infra/ se
 ROOT = Path(__file__).parents[1]
 sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
 
+from throwaway import mariadb_database, postgres_database  # noqa: E402
+
 from etlwizard import connections, jobs  # noqa: E402
 from etlwizard.columnar import ParquetSpool  # noqa: E402
 from etlwizard.config import Settings  # noqa: E402
 from etlwizard.emulator import BigQueryEmulator  # noqa: E402
 from etlwizard.run.engine import run_job  # noqa: E402
 from etlwizard.stack import Stack  # noqa: E402
-from throwaway import mariadb_database, postgres_database  # noqa: E402
 
 PG_TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, qty int, price numeric(12,2), sku varchar(40),
   note text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, active boolean, attrs json)"""
@@ -69,8 +69,9 @@ MY_TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, qty int, price decimal(
   note text, created_at datetime(6) NOT NULL, updated_at datetime(6) NOT NULL, active tinyint(1), attrs json,
   KEY bench_updated_at (updated_at))"""
 MY_FILL = """INSERT INTO bench SELECT seq, seq % 1000, (seq % 100000) / 100.0, CONCAT('SKU-', seq),
-  CONCAT(REPEAT('x', 40), seq), NOW(6) - INTERVAL seq SECOND, NOW(6) - INTERVAL 1 HOUR - INTERVAL seq * 1000 MICROSECOND,
-  seq % 2 = 0, JSON_OBJECT('g', seq, 'tag', 'bench') FROM seq_{start}_to_{stop}"""
+  CONCAT(REPEAT('x', 40), seq), NOW(6) - INTERVAL seq SECOND,
+  NOW(6) - INTERVAL 1 HOUR - INTERVAL seq * 1000 MICROSECOND, seq % 2 = 0, JSON_OBJECT('g', seq, 'tag', 'bench')
+  FROM seq_{start}_to_{stop}"""
 COLUMNS = ["id", "qty", "price", "sku", "note", "created_at", "updated_at", "active", "attrs"]
 
 
@@ -137,10 +138,17 @@ def extract(stack, connection_id, schema):
 
 
 def run_once(stack, connection_id, schema, dataset, load_type, table="bench"):
-    body = {"name": f"bench {load_type}", "connection_id": connection_id, "schema_name": schema,
-            "table_name": table, "selected_columns": COLUMNS, "load_type": load_type,
-            "timestamp_column": "updated_at" if load_type == "transactional" else None,
-            "historical_backfill": "all", "destination": {"mode": "new", "dataset": dataset, "table": f"{table}_{load_type}"}}
+    body = {
+        "name": f"bench {load_type}",
+        "connection_id": connection_id,
+        "schema_name": schema,
+        "table_name": table,
+        "selected_columns": COLUMNS,
+        "load_type": load_type,
+        "timestamp_column": "updated_at" if load_type == "transactional" else None,
+        "historical_backfill": "all",
+        "destination": {"mode": "new", "dataset": dataset, "table": f"{table}_{load_type}"},
+    }
     job = jobs.create_job(stack, body)
     seconds, run, peak = timed(lambda: run_job(stack, job["id"]))
     return job, seconds, run, peak
@@ -148,9 +156,11 @@ def run_once(stack, connection_id, schema, dataset, load_type, table="bench"):
 
 def report(label, rows, seconds, reference_rate, text_bytes, peak):
     rate = rows / seconds
-    print(f"  {label:<10} {rows:>10,} rows {seconds:7.1f} s {rate:>11,.0f} rows/s "
-          f"{text_bytes / seconds / 1e6:7.1f} MB/s   {rate / reference_rate:6.0%} of the export   "
-          f"peak RSS {peak} MB")
+    print(
+        f"  {label:<10} {rows:>10,} rows {seconds:7.1f} s {rate:>11,.0f} rows/s "
+        f"{text_bytes / seconds / 1e6:7.1f} MB/s   {rate / reference_rate:6.0%} of the export   "
+        f"peak RSS {peak} MB"
+    )
 
 
 def slow_loads(stack, seconds):
@@ -171,15 +181,23 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows, load_secon
     run_once(stack, connection_id, schema, f"warmup_{uuid.uuid4().hex[:6]}", "catalog", table="warmup")
     ref_seconds, text_bytes = export_seconds(export)
     reference_rate = rows / ref_seconds
-    print(f"  {'reference':<10} {rows:>10,} rows {ref_seconds:7.1f} s {reference_rate:>11,.0f} rows/s "
-          f"{text_bytes / ref_seconds / 1e6:7.1f} MB/s")
+    print(
+        f"  {'reference':<10} {rows:>10,} rows {ref_seconds:7.1f} s {reference_rate:>11,.0f} rows/s "
+        f"{text_bytes / ref_seconds / 1e6:7.1f} MB/s"
+    )
     if load_seconds:
         for in_flight in (1, stack.settings.loads_in_flight):
             padded = Stack(replace(stack.settings, loads_in_flight=in_flight))
             slow_loads(padded, load_seconds)
             _, seconds, run, peak = run_once(padded, connection_id, schema, f"bench_{uuid.uuid4().hex[:6]}", "catalog")
-            report(f"full, {load_seconds:g} s a load, {in_flight} at a time", run.rows, seconds, reference_rate,
-                   text_bytes, peak)
+            report(
+                f"full, {load_seconds:g} s a load, {in_flight} at a time",
+                run.rows,
+                seconds,
+                reference_rate,
+                text_bytes,
+                peak,
+            )
         return
     seconds, extracted, peak = timed(lambda: extract(stack, connection_id, schema))
     report("extract", extracted, seconds, reference_rate, text_bytes, peak)
@@ -201,15 +219,22 @@ def main():
     if "--load-seconds" in args:
         at = args.index("--load-seconds")
         load_seconds = float(args[at + 1])
-        del args[at:at + 2]
+        del args[at : at + 2]
     rows = int(args[0]) if args else 2_000_000
     only = args[1] if len(args) > 1 else None
     extra = rows // 100
     print(f"RSS of this process after its imports: {_rss_mb()} MB")
     with tempfile.TemporaryDirectory() as data, BigQueryEmulator("bench-proj") as url:
         # one stream per run (no fan-out), so the peak RSS is measured against the table's size
-        stack = Stack(Settings(project="bench-proj", bigquery_endpoint=url, data_dir=Path(data), run_lag_seconds=1,
-                               fanout_rows=10 * rows))
+        stack = Stack(
+            Settings(
+                project="bench-proj",
+                bigquery_endpoint=url,
+                data_dir=Path(data),
+                run_lag_seconds=1,
+                fanout_rows=10 * rows,
+            )
+        )
         if only in (None, "postgresql"):
             bench_postgres(stack, rows, extra, load_seconds)
         if only in (None, "mariadb"):
@@ -223,13 +248,23 @@ def bench_postgres(stack, rows, extra, load_seconds):
         db.run("CREATE INDEX bench_updated_at ON bench (updated_at)")  # a cursor column is indexed
         db.run("VACUUM (ANALYZE) bench")  # now, not as autovacuum in the middle of the measurements
         db.run("CREATE TABLE warmup AS SELECT * FROM bench LIMIT 1000")
-        pg = connections.create_connection(stack, {"name": "pg", "type": "postgresql", "host": "127.0.0.1",
-                                                   "database": name, "user": "postgres"})
-        bench("PostgreSQL", stack, pg["id"], "public",
-              ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Xqc", "COPY (SELECT * FROM bench) TO STDOUT"],
-              lambda: db.run(PG_FILL.replace("now() - interval '1 hour' - (g || ' milliseconds')::interval", "now()")
-                             .format(start=rows + 1, stop=rows + extra)),
-              rows, load_seconds)
+        pg = connections.create_connection(
+            stack, {"name": "pg", "type": "postgresql", "host": "127.0.0.1", "database": name, "user": "postgres"}
+        )
+        bench(
+            "PostgreSQL",
+            stack,
+            pg["id"],
+            "public",
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Xqc", "COPY (SELECT * FROM bench) TO STDOUT"],
+            lambda: db.run(
+                PG_FILL.replace("now() - interval '1 hour' - (g || ' milliseconds')::interval", "now()").format(
+                    start=rows + 1, stop=rows + extra
+                )
+            ),
+            rows,
+            load_seconds,
+        )
         db.close()
 
 
@@ -253,17 +288,28 @@ def bench_mariadb(stack, rows, extra, load_seconds):
             cursor.execute(MY_FILL.format(start=1, stop=rows))
             cursor.execute("CREATE TABLE warmup AS SELECT * FROM bench LIMIT 1000")
             settle(cursor)
-        maria = connections.create_connection(stack, {"name": "maria", "type": "mysql", "host": "127.0.0.1",
-                                                      "database": name, "user": "root"})
+        maria = connections.create_connection(
+            stack, {"name": "maria", "type": "mysql", "host": "127.0.0.1", "database": name, "user": "root"}
+        )
 
         def add():
             with my.cursor() as cursor:
-                cursor.execute(MY_FILL.replace("NOW(6) - INTERVAL 1 HOUR - INTERVAL seq * 1000 MICROSECOND", "NOW(6)")
-                               .format(start=rows + 1, stop=rows + extra))
+                cursor.execute(
+                    MY_FILL.replace("NOW(6) - INTERVAL 1 HOUR - INTERVAL seq * 1000 MICROSECOND", "NOW(6)").format(
+                        start=rows + 1, stop=rows + extra
+                    )
+                )
 
-        bench("MariaDB", stack, maria["id"], name,
-              ["mariadb", "-h", "127.0.0.1", "-u", "root", "--quick", "--batch", "-e", f"SELECT * FROM `{name}`.bench"],
-              add, rows, load_seconds)
+        bench(
+            "MariaDB",
+            stack,
+            maria["id"],
+            name,
+            ["mariadb", "-h", "127.0.0.1", "-u", "root", "--quick", "--batch", "-e", f"SELECT * FROM `{name}`.bench"],
+            add,
+            rows,
+            load_seconds,
+        )
 
 
 if __name__ == "__main__":

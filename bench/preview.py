@@ -12,12 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-
 sys.path[:0] = [str(Path(__file__).parents[1] / "shared"), str(Path(__file__).parents[1])]
+
+from throwaway import mariadb_database, postgres_database  # noqa: E402
 
 from etlwizard.config import Settings  # noqa: E402
 from etlwizard.stack import Stack  # noqa: E402
-from throwaway import mariadb_database, postgres_database  # noqa: E402
 from web.app import create_app  # noqa: E402
 
 COLUMNS = 200
@@ -52,13 +52,20 @@ def main():
         with postgres_database() as (name, db):
             db.run(f"CREATE TABLE wide (id bigint PRIMARY KEY, {column_defs(KINDS)})")
             values = ", ".join(
-                ["g", *(["g", "g * 1.25", "'text ' || g", "now() - g * interval '1 minute'", "g % 2 = 0"][i % 5]
-                        for i in range(COLUMNS - 1))])
+                [
+                    "g",
+                    *(
+                        ["g", "g * 1.25", "'text ' || g", "now() - g * interval '1 minute'", "g % 2 = 0"][i % 5]
+                        for i in range(COLUMNS - 1)
+                    ),
+                ]
+            )
             db.run(f"INSERT INTO wide SELECT {values} FROM generate_series(1, {ROWS}) g")
             db.run("ANALYZE wide")
             db.close()
-            cid = client.post("/api/connections/", json={
-                "name": "pg", "type": "postgresql", "host": "127.0.0.1", "database": name, "user": "postgres"}
+            cid = client.post(
+                "/api/connections/",
+                json={"name": "pg", "type": "postgresql", "host": "127.0.0.1", "database": name, "user": "postgres"},
             ).get_json()["connection"]["id"]
             pg = time_previews(client, cid, "public")
 
@@ -70,8 +77,9 @@ def main():
                 data_rows = [[i, *(samples[c % 5] for c in range(COLUMNS - 1))] for i in range(1, ROWS + 1)]
                 cursor.executemany(f"INSERT INTO `{name}`.wide VALUES ({', '.join(row)})", data_rows)
                 cursor.execute(f"ANALYZE TABLE `{name}`.wide")
-            cid = client.post("/api/connections/", json={
-                "name": "maria", "type": "mysql", "host": "127.0.0.1", "database": name, "user": "root"}
+            cid = client.post(
+                "/api/connections/",
+                json={"name": "maria", "type": "mysql", "host": "127.0.0.1", "database": name, "user": "root"},
             ).get_json()["connection"]["id"]
             maria = time_previews(client, cid, name)
 

@@ -68,8 +68,14 @@ def bigquery_url(tmp_path_factory):
 
 @pytest.fixture
 def settings(tmp_path, bigquery_url):
-    return Settings(project=PROJECT, bigquery_endpoint=bigquery_url, data_dir=tmp_path / "data",
-                    connect_timeout=3, query_timeout=30, run_lag_seconds=1)
+    return Settings(
+        project=PROJECT,
+        bigquery_endpoint=bigquery_url,
+        data_dir=tmp_path / "data",
+        connect_timeout=3,
+        query_timeout=30,
+        run_lag_seconds=1,
+    )
 
 
 @pytest.fixture
@@ -131,8 +137,9 @@ def _sdk_root() -> Path | None:
     gcloud = shutil.which("gcloud")
     if not gcloud:
         return None
-    out = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True, timeout=60
+    )
     return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
@@ -148,8 +155,8 @@ def _google_emulator(command: list[str], env_name: str, port: int, tmp: Path):
     import time
     import urllib.request
 
-    log = open(tmp / "emulator.log", "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp / "emulator.log", "wb") as log:  # the child keeps its own handle
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -198,20 +205,32 @@ def _emulator_fixture(sdk_root, tmp_path_factory, binary: str, env_name: str, co
 @pytest.fixture(scope="session")
 def firestore_emulator(sdk_root, tmp_path_factory):
     """Google's Firestore emulator; FIRESTORE_EMULATOR_HOST points the official client at it."""
-    yield from _emulator_fixture(sdk_root, tmp_path_factory, "platform/cloud-firestore-emulator/cloud_firestore_emulator",
-                                 "FIRESTORE_EMULATOR_HOST", "cloud-firestore-emulator")
+    yield from _emulator_fixture(
+        sdk_root,
+        tmp_path_factory,
+        "platform/cloud-firestore-emulator/cloud_firestore_emulator",
+        "FIRESTORE_EMULATOR_HOST",
+        "cloud-firestore-emulator",
+    )
 
 
 @pytest.fixture(scope="session")
 def pubsub_emulator(sdk_root, tmp_path_factory):
     """Google's Pub/Sub emulator; PUBSUB_EMULATOR_HOST points the official client at it."""
-    yield from _emulator_fixture(sdk_root, tmp_path_factory, "platform/pubsub-emulator/bin/cloud-pubsub-emulator",
-                                 "PUBSUB_EMULATOR_HOST", "pubsub-emulator", data_dir=True)
+    yield from _emulator_fixture(
+        sdk_root,
+        tmp_path_factory,
+        "platform/pubsub-emulator/bin/cloud-pubsub-emulator",
+        "PUBSUB_EMULATOR_HOST",
+        "pubsub-emulator",
+        data_dir=True,
+    )
 
 
 # --- CI=true: a skipped test fails the run ------------------------------------------------------
 # A missing server, emulator or browser skips a test on a developer's machine; in CI the same skip
 # would leave the run green with the test never run. xfail stays as it is: that is a decision.
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):

@@ -11,8 +11,13 @@ Answer = tuple[dict[str, Any], int]
 
 
 class ApiProxy:
-    def __init__(self, url: str, token_source: Callable[[str], str] | None = None,
-                 session: requests.Session | None = None, timeout: float = 90):
+    def __init__(
+        self,
+        url: str,
+        token_source: Callable[[str], str] | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 90,
+    ):
         self.url = url.rstrip("/")
         self.token_source = token_source or google_id_token
         self.session = session or requests.Session()
@@ -21,8 +26,9 @@ class ApiProxy:
     def forward(self, method: str, path: str, query: dict[str, str], body: object) -> Answer:
         headers = {"Authorization": f"Bearer {self.token_source(self.url)}"}
         try:
-            response = self.session.request(method, self.url + path, params=query, json=body, headers=headers,
-                                            timeout=self.timeout)
+            response = self.session.request(
+                method, self.url + path, params=query, json=body, headers=headers, timeout=self.timeout
+            )
         except requests.RequestException:
             return _error("The etl_api function could not be reached.")
         try:

@@ -49,21 +49,29 @@ def sample_rows(seed: int = 7):
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=7 * 500 + 1)
     countries = ["DE", "FR", "US", "BR", "JP", None]
     customers = [
-        {"customer_id": i, "name": f"Customer {i}", "country": rng.choice(countries),
-         "created_at": (start + timedelta(days=i, microseconds=rng.randrange(10**6))).isoformat()}
+        {
+            "customer_id": i,
+            "name": f"Customer {i}",
+            "country": rng.choice(countries),
+            "created_at": (start + timedelta(days=i, microseconds=rng.randrange(10**6))).isoformat(),
+        }
         for i in range(1, 51)
     ]
     orders = []
     for i in range(1, 501):
         at = start + timedelta(hours=7 * i, microseconds=rng.randrange(10**6))
-        orders.append({
-            "order_id": i, "customer_id": rng.randint(1, 50),
-            "amount": str(Decimal(rng.randrange(100, 100000)) / 100),
-            "status": rng.choice(["new", "paid", "shipped", "returned"]),
-            "tags": rng.sample(["gift", "express", "bulk", "promo"], rng.randint(0, 2)),
-            "details": {"items": rng.randint(1, 5), "channel": rng.choice(["web", "app"])},
-            "ordered_on": at.date().isoformat(), "updated_at": at.isoformat(),
-        })
+        orders.append(
+            {
+                "order_id": i,
+                "customer_id": rng.randint(1, 50),
+                "amount": str(Decimal(rng.randrange(100, 100000)) / 100),
+                "status": rng.choice(["new", "paid", "shipped", "returned"]),
+                "tags": rng.sample(["gift", "express", "bulk", "promo"], rng.randint(0, 2)),
+                "details": {"items": rng.randint(1, 5), "channel": rng.choice(["web", "app"])},
+                "ordered_on": at.date().isoformat(),
+                "updated_at": at.isoformat(),
+            }
+        )
     return customers, orders
 
 
@@ -91,8 +99,9 @@ def ensure_sample_connection(stack: Stack) -> None:
 def main() -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    emulator = BigQueryEmulator(settings.project, settings.data_dir / "bigquery",
-                                log_path=settings.data_dir / "bigquery.log")
+    emulator = BigQueryEmulator(
+        settings.project, settings.data_dir / "bigquery", log_path=settings.data_dir / "bigquery.log"
+    )
     settings = replace(settings, bigquery_endpoint=emulator.start())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a plain `kill` stops the emulator too
     try:
@@ -101,8 +110,11 @@ def main() -> None:
         ensure_sample_connection(stack)
         app = create_app(stack=stack)
         stack.scheduler.start()  # scheduled jobs run while the demo runs
-        print(f"\n  ETL Wizard is running: http://localhost:{settings.port}/\n"
-              f"  (data in {settings.data_dir}; Ctrl+C stops)\n", flush=True)
+        print(
+            f"\n  ETL Wizard is running: http://localhost:{settings.port}/\n"
+            f"  (data in {settings.data_dir}; Ctrl+C stops)\n",
+            flush=True,
+        )
         app.run(host="127.0.0.1", port=settings.port, threaded=True)
     finally:
         emulator.stop()  # runs still in flight fail and are recorded; the next start goes on

@@ -32,8 +32,10 @@ def error_response(error: Exception) -> Answer:
         log.warning("%s: %s", type(error).__name__, error.message)
         return {"status": "error", "message": error.message, "details": error.details}, error.status
     if isinstance(error, HTTPException):  # Werkzeug's: no such route, method not allowed, ...
-        message = {404: f"No route {request.method} {request.path}",
-                   405: f"{request.method} is not allowed on {request.path}"}.get(error.code or 0, error.description)
+        message = {
+            404: f"No route {request.method} {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+        }.get(error.code or 0, error.description)
         return {"status": "error", "message": message or error.name, "details": []}, error.code or 500
     log.exception("unexpected error", exc_info=error)
     return {"status": "error", "message": "Internal error: the server log has the details.", "details": []}, 500

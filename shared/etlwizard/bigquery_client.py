@@ -26,4 +26,3 @@ def make_client(settings: Settings, project: str | None = None, credentials_json
 
         credentials = service_account.Credentials.from_service_account_info(json.loads(credentials_json))
     return bigquery.Client(project=project, credentials=credentials)
-

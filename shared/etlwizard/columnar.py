@@ -65,8 +65,9 @@ def arrow_schema(columns: list[Column], emulated: bool) -> pa.Schema:
     return pa.schema([arrow_field(c, emulated) for c in columns])
 
 
-def rows_to_batch(rows: Sequence[Sequence[Any]], columns: list[Column],
-                  schema: pa.Schema) -> tuple[pa.RecordBatch, int]:
+def rows_to_batch(
+    rows: Sequence[Sequence[Any]], columns: list[Column], schema: pa.Schema
+) -> tuple[pa.RecordBatch, int]:
     """Python row tuples -> a record batch in `schema`; also returns how many NULL array elements
     were dropped (a BigQuery ARRAY is never NULL and holds no NULLs)."""
     arrays, dropped = [], 0
@@ -75,8 +76,9 @@ def rows_to_batch(rows: Sequence[Sequence[Any]], columns: list[Column],
         prepare = _prepare(column, field)
         if column.mode == "REPEATED":
             dropped += sum(x is None for v in values if v for x in v)
-            values = [[prepare(x) if prepare else x for x in v if x is not None] if v is not None else []
-                      for v in values]
+            values = [
+                [prepare(x) if prepare else x for x in v if x is not None] if v is not None else [] for v in values
+            ]
         elif prepare is not None:
             values = [None if v is None else prepare(v) for v in values]
         arrays.append(pa.array(values, type=field.type))
@@ -123,8 +125,9 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         except pa.ArrowInvalid as e:
             raise pa.ArrowInvalid(f"column {field.name}: {e}") from None
         if out_of_range(array):
-            raise pa.ArrowInvalid(f"column {field.name} holds a date outside 0001-01-01 .. 9999-12-31 "
-                                 "(an infinity, or a year BC)")
+            raise pa.ArrowInvalid(
+                f"column {field.name} holds a date outside 0001-01-01 .. 9999-12-31 (an infinity, or a year BC)"
+            )
         arrays.append(array)
     return pa.record_batch(arrays, schema=schema)
 
@@ -137,8 +140,9 @@ class ParquetSpool:
 
     def __init__(self, schema: pa.Schema):
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 -- open until discard(): a load job reads it
-        self.writer = pq.ParquetWriter(self.file, schema, compression="zstd", use_dictionary=False,
-                                       write_statistics=False)
+        self.writer = pq.ParquetWriter(
+            self.file, schema, compression="zstd", use_dictionary=False, write_statistics=False
+        )
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:

@@ -52,9 +52,15 @@ def compare_types(source: str, destination: str) -> tuple[str, str | None]:
     return "error", "not every value fits"
 
 
-def check_compatibility(source_columns: list[dict[str, Any]], destination_fields: list[dict[str, Any]], *,
-                        primary_key: Sequence[str] = (), cursor: str | None = None,
-                        partition_field: str | None = None, cluster_fields: Sequence[str] = ()) -> Compatibility:
+def check_compatibility(
+    source_columns: list[dict[str, Any]],
+    destination_fields: list[dict[str, Any]],
+    *,
+    primary_key: Sequence[str] = (),
+    cursor: str | None = None,
+    partition_field: str | None = None,
+    cluster_fields: Sequence[str] = (),
+) -> Compatibility:
     """source_columns: [{name, bigquery_type, mode|nullable}] as the preview gives them;
     destination_fields: [{name, bigquery_type, mode}] as the warehouse describes a table."""
     result = Compatibility()
@@ -66,14 +72,21 @@ def check_compatibility(source_columns: list[dict[str, Any]], destination_fields
         source_mode = column.get("mode") or ("NULLABLE" if column.get("nullable", True) else "REQUIRED")
         target = destination.get(name.lower())
         if target is None:
-            result.can_alter.append({"name": name, "bigquery_type": source_type,
-                                     "mode": "REPEATED" if source_mode == "REPEATED" else "NULLABLE"})
+            result.can_alter.append(
+                {
+                    "name": name,
+                    "bigquery_type": source_type,
+                    "mode": "REPEATED" if source_mode == "REPEATED" else "NULLABLE",
+                }
+            )
             continue
         target_type, target_mode = target["bigquery_type"], target.get("mode") or "NULLABLE"
         if (source_mode == "REPEATED") != (target_mode == "REPEATED"):
             shape = "an array" if source_mode == "REPEATED" else "a single value"
-            result.errors.append(f"Column {name}: the source holds {shape} ({_show(source_type, source_mode)}) "
-                                 f"but the table's column is {_show(target_type, target_mode)}.")
+            result.errors.append(
+                f"Column {name}: the source holds {shape} ({_show(source_type, source_mode)}) "
+                f"but the table's column is {_show(target_type, target_mode)}."
+            )
             continue
         verdict, reason = compare_types(source_type, target_type)
         pair = f"source {_show(source_type, source_mode)} into {_show(target_type, target_mode)}"
@@ -82,38 +95,51 @@ def check_compatibility(source_columns: list[dict[str, Any]], destination_fields
         elif verdict == "warning":
             result.warnings.append(f"Column {name}: {pair} is a widening conversion: {reason}.")
         if target_mode == "REQUIRED" and source_mode == "NULLABLE":
-            result.warnings.append(f"Column {name}: the table requires a value but the source allows NULL; "
-                                   "a row with NULL there will fail the load.")
+            result.warnings.append(
+                f"Column {name}: the table requires a value but the source allows NULL; "
+                "a row with NULL there will fail the load."
+            )
 
     for key, target in destination.items():
         if key in sources:
             continue
         if target.get("mode") == "REQUIRED":
-            result.errors.append(f"Column {target['name']} ({target['bigquery_type']}, REQUIRED) is not in the "
-                                 "source, and the table requires a value in it.")
+            result.errors.append(
+                f"Column {target['name']} ({target['bigquery_type']}, REQUIRED) is not in the "
+                "source, and the table requires a value in it."
+            )
         else:
-            result.warnings.append(f"Column {target['name']} ({target['bigquery_type']}) is not in the source: "
-                                   "new rows leave it NULL.")
+            result.warnings.append(
+                f"Column {target['name']} ({target['bigquery_type']}) is not in the source: new rows leave it NULL."
+            )
 
     for name in primary_key:
         if name.lower() not in destination:
-            result.errors.append(f"Primary key column {name} is not in the table, so rows cannot be matched "
-                                 "to replace them.")
+            result.errors.append(
+                f"Primary key column {name} is not in the table, so rows cannot be matched to replace them."
+            )
     # A table ETL Wizard made is clustered by its key and partitioned on its cursor: those must agree.
     managed = any(f["name"] in METADATA_NAMES for f in destination_fields)
     clustered_by = [c.lower() for c in cluster_fields]
-    clusterable_key = [k.lower() for k in primary_key if k.lower() in destination
-                       and clusterable(destination[k.lower()]["bigquery_type"],
-                                       destination[k.lower()].get("mode") or "NULLABLE")][:4]
+    clusterable_key = [
+        k.lower()
+        for k in primary_key
+        if k.lower() in destination
+        and clusterable(destination[k.lower()]["bigquery_type"], destination[k.lower()].get("mode") or "NULLABLE")
+    ][:4]
     if managed and clustered_by and primary_key and clustered_by != clusterable_key:
-        result.errors.append(f"Primary key mismatch: the table is keyed (clustered) by {', '.join(cluster_fields)}, "
-                             f"the source's key is {', '.join(primary_key)}.")
+        result.errors.append(
+            f"Primary key mismatch: the table is keyed (clustered) by {', '.join(cluster_fields)}, "
+            f"the source's key is {', '.join(primary_key)}."
+        )
     if cursor:
         if cursor.lower() not in destination:
             result.errors.append(f"Timestamp column {cursor} is not in the table: incremental loads need it there.")
         elif managed and partition_field and partition_field.lower() != cursor.lower():
-            result.errors.append(f"Cursor mismatch: the table is partitioned on {partition_field}, "
-                                 f"the job's timestamp column is {cursor}.")
+            result.errors.append(
+                f"Cursor mismatch: the table is partitioned on {partition_field}, "
+                f"the job's timestamp column is {cursor}."
+            )
 
     result.compatible = not result.errors
     return result

@@ -31,8 +31,9 @@ class BigQueryEmulator:
     """`with BigQueryEmulator(project, data_dir) as url:` runs the emulator until the block ends.
     With a data_dir its tables outlive the process; without, they live in memory."""
 
-    def __init__(self, project: str, data_dir: Path | None = None, port: int | None = None,
-                 log_path: Path | None = None):
+    def __init__(
+        self, project: str, data_dir: Path | None = None, port: int | None = None, log_path: Path | None = None
+    ):
         self.project = project
         self.data_dir = Path(data_dir).resolve() if data_dir else None  # the child runs elsewhere
         self.port = port or free_port()
@@ -42,8 +43,20 @@ class BigQueryEmulator:
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def start(self) -> str:
-        args = [sys.executable, "-m", __name__, "start", "--project", self.project,
-                "--rest-port", str(self.port), "--grpc-port", str(free_port()), "--log-level", "warning"]
+        args = [
+            sys.executable,
+            "-m",
+            __name__,
+            "start",
+            "--project",
+            self.project,
+            "--rest-port",
+            str(self.port),
+            "--grpc-port",
+            str(free_port()),
+            "--log-level",
+            "warning",
+        ]
         env = dict(os.environ)  # etlwizard is installed (pip install -e .): the child imports it too
         if self.data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -54,8 +67,9 @@ class BigQueryEmulator:
         # DuckDB spills large statements to .tmp/ under its working directory: not the caller's
         self._workdir = tempfile.TemporaryDirectory(prefix="etl-emulator-")
         with open(self.log_path or os.devnull, "ab") as log:  # the child keeps its own copy open
-            self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                             cwd=self._workdir.name)
+            self._process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self._workdir.name
+            )
         self._wait_ready(self._process)
         return self.url
 
@@ -101,8 +115,9 @@ def _serve() -> None:
 
     capture = SnapshotManager.capture
 
-    def user_snapshots_only(self: SnapshotManager, project_id: str, dataset_id: str, table_id: str, *,
-                            kind: str = "AUTO") -> Any:
+    def user_snapshots_only(
+        self: SnapshotManager, project_id: str, dataset_id: str, table_id: str, *, kind: str = "AUTO"
+    ) -> Any:
         return None if kind == "AUTO" else capture(self, project_id, dataset_id, table_id, kind=kind)
 
     pragmas = DuckDBEngine._apply_session_pragmas

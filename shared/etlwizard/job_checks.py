@@ -22,14 +22,18 @@ def select_columns(meta: TableMetadata, names: list[str], field: str) -> list[Co
         if column is None:
             raise InvalidInput(field, f"column {name!r} is not in {meta.schema_name}.{meta.table_name}")
         if name.lower().startswith(METADATA_PREFIX):
-            raise InvalidInput(field, f"column {name!r}: names starting with {METADATA_PREFIX} are kept for "
-                                      "the load's own columns in BigQuery")
+            raise InvalidInput(
+                field,
+                f"column {name!r}: names starting with {METADATA_PREFIX} are kept for "
+                "the load's own columns in BigQuery",
+            )
         columns.append(column)
     return columns
 
 
-def check_keys(meta: TableMetadata, selected: list[str], load_type: LoadType, cursor: str | None,
-                primary_key: list[str]) -> None:
+def check_keys(
+    meta: TableMetadata, selected: list[str], load_type: LoadType, cursor: str | None, primary_key: list[str]
+) -> None:
     if load_type is LoadType.TRANSACTIONAL:
         if not cursor:
             raise InvalidInput("timestamp_column", "is required for a transactional load")
@@ -37,8 +41,9 @@ def check_keys(meta: TableMetadata, selected: list[str], load_type: LoadType, cu
         if column is None:
             raise InvalidInput("timestamp_column", f"column {cursor!r} is not in {meta.schema_name}.{meta.table_name}")
         if not column.is_timestamp_candidate:
-            raise InvalidInput("timestamp_column",
-                               f"column {cursor!r} is {column.source_type}, not a timestamp or date")
+            raise InvalidInput(
+                "timestamp_column", f"column {cursor!r} is {column.source_type}, not a timestamp or date"
+            )
         if cursor not in selected:
             raise InvalidInput("timestamp_column", f"column {cursor!r} must be one of the selected columns")
     for name in primary_key:
@@ -48,12 +53,18 @@ def check_keys(meta: TableMetadata, selected: list[str], load_type: LoadType, cu
             raise InvalidInput("primary_key", f"column {name!r} must be one of the selected columns")
 
 
-def check_destination(stack: Stack, dataset: str, table: str, columns: list[dict[str, Any]], primary_key: list[str],
-                   cursor: str | None) -> Compatibility:
+def check_destination(
+    stack: Stack, dataset: str, table: str, columns: list[dict[str, Any]], primary_key: list[str], cursor: str | None
+) -> Compatibility:
     described = stack.warehouse.describe_table(dataset, table)
-    return check_compatibility(columns, described["columns"], primary_key=primary_key, cursor=cursor,
-                               partition_field=described["partition_field"],
-                               cluster_fields=described["cluster_fields"])
+    return check_compatibility(
+        columns,
+        described["columns"],
+        primary_key=primary_key,
+        cursor=cursor,
+        partition_field=described["partition_field"],
+        cluster_fields=described["cluster_fields"],
+    )
 
 
 def validate_schema(stack: Stack, body: object) -> dict[str, Any]:
@@ -61,13 +72,22 @@ def validate_schema(stack: Stack, body: object) -> dict[str, Any]:
     primary_key?, timestamp_column?}."""
     body = require_object(body)
     columns = body.get("source_columns")
-    if not isinstance(columns, list) or not columns or not all(
+    if (
+        not isinstance(columns, list)
+        or not columns
+        or not all(
             isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("bigquery_type"), str)
-            for c in columns):
+            for c in columns
+        )
+    ):
         raise InvalidInput("source_columns", "must be a list of {name, bigquery_type, mode} objects")
     dataset, _, table = require_text(body, "destination_table", max_length=2048).partition(".")
-    result = check_destination(stack, check_dataset(dataset, "destination_table"),
-                               check_table(table, "destination_table"), columns,
-                               require_names(body, "primary_key", optional=True),
-                               optional_text(body, "timestamp_column"))
+    result = check_destination(
+        stack,
+        check_dataset(dataset, "destination_table"),
+        check_table(table, "destination_table"),
+        columns,
+        require_names(body, "primary_key", optional=True),
+        optional_text(body, "timestamp_column"),
+    )
     return result.to_dict()

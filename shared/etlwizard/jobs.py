@@ -61,6 +61,7 @@ def job_runs(stack: Stack, job_id: str) -> list[dict[str, Any]]:
 
 # --- Create ------------------------------------------------------------------------------------
 
+
 def create_job(stack: Stack, body: object) -> dict[str, Any]:
     body = require_object(body)
     name = require_text(body, "name", max_length=200)
@@ -76,15 +77,19 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
         start = backfill_start(choice, body.get("historical_start_date"), stack.clock().date())
     schedule = Schedule.from_payload(body.get("schedule"))
     destination = require_object(body.get("destination") or {"mode": "new"}, "destination")
-    mode = DestinationMode(require_choice(destination, "mode", tuple(DestinationMode), default="new",
-                                          field="destination.mode"))
+    mode = DestinationMode(
+        require_choice(destination, "mode", tuple(DestinationMode), default="new", field="destination.mode")
+    )
     dataset = check_dataset(destination.get("dataset") or stack.settings.dataset, "destination.dataset")
 
     with open_connection(stack, connection.id) as source:
         meta = source.fetch_table_metadata(schema_name, table_name)
     columns = select_columns(meta, selected, "selected_columns")
-    primary_key = require_names(body, "primary_key", optional=True) if "primary_key" in body \
+    primary_key = (
+        require_names(body, "primary_key", optional=True)
+        if "primary_key" in body
         else [k for k in meta.primary_key if k in selected]
+    )
     check_keys(meta, selected, load_type, cursor, primary_key)
     table = check_table(destination.get("table") or default_table_name(table_name), "destination.table")
 
@@ -100,17 +105,35 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
                 missing = ", ".join(c["name"] for c in report.can_alter)
                 raise SchemaIncompatible(
                     "Schema incompatible",
-                    details=[f"The table lacks column(s) {missing}: set destination.add_missing_columns to "
-                             "add them (NULLABLE), or leave them out of selected_columns."])
+                    details=[
+                        f"The table lacks column(s) {missing}: set destination.add_missing_columns to "
+                        "add them (NULLABLE), or leave them out of selected_columns."
+                    ],
+                )
             added = {a["name"] for a in report.can_alter}
             stack.warehouse.add_columns(dataset, table, [c for c in columns if c.name in added])
 
     now = stack.clock()
-    job = Job(id=uuid.uuid4().hex[:12], name=name, connection_id=connection.id, schema_name=meta.schema_name,
-              table_name=meta.table_name, source_id=source_id(connection, meta.schema_name, meta.table_name),
-              selected_columns=selected, columns=columns, load_type=load_type, timestamp_column=cursor,
-              primary_key=primary_key, historical_start_date=start, destination=Destination(mode, dataset, table),
-              schedule=schedule, state=JobState.ACTIVE, watermark=None, created_at=now, updated_at=now)
+    job = Job(
+        id=uuid.uuid4().hex[:12],
+        name=name,
+        connection_id=connection.id,
+        schema_name=meta.schema_name,
+        table_name=meta.table_name,
+        source_id=source_id(connection, meta.schema_name, meta.table_name),
+        selected_columns=selected,
+        columns=columns,
+        load_type=load_type,
+        timestamp_column=cursor,
+        primary_key=primary_key,
+        historical_start_date=start,
+        destination=Destination(mode, dataset, table),
+        schedule=schedule,
+        state=JobState.ACTIVE,
+        watermark=None,
+        created_at=now,
+        updated_at=now,
+    )
     stack.store.put(COLLECTION, job.id, job.to_doc())
     stack.scheduler.upsert(job.id, schedule)
     log.info("created job %s (%s -> %s.%s)", job.id, job.source_id, dataset, table)
@@ -121,6 +144,7 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
 
 
 # --- Actions -------------------------------------------------------------------------------------
+
 
 def _save(stack: Stack, job: Job) -> dict[str, Any]:
     job = replace(job, updated_at=stack.clock())
@@ -159,14 +183,22 @@ def reconnect_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
         meta = source.fetch_table_metadata(schema_name, table_name)
     columns = select_columns(meta, job.selected_columns, "selected_columns")
     check_keys(meta, job.selected_columns, job.load_type, job.timestamp_column, job.primary_key)
-    report = check_destination(stack, job.destination.dataset, job.destination.table, [c.to_dict() for c in columns],
-                            job.primary_key, job.timestamp_column)
+    report = check_destination(
+        stack,
+        job.destination.dataset,
+        job.destination.table,
+        [c.to_dict() for c in columns],
+        job.primary_key,
+        job.timestamp_column,
+    )
     if not report.compatible or report.can_alter:
-        raise SchemaIncompatible("Schema incompatible",
-                                 details=report.errors + [f"Column {c['name']} is not in the table."
-                                                          for c in report.can_alter])
-    job = replace(job, connection_id=connection.id, schema_name=meta.schema_name, table_name=meta.table_name,
-                  columns=columns)
+        raise SchemaIncompatible(
+            "Schema incompatible",
+            details=report.errors + [f"Column {c['name']} is not in the table." for c in report.can_alter],
+        )
+    job = replace(
+        job, connection_id=connection.id, schema_name=meta.schema_name, table_name=meta.table_name, columns=columns
+    )
     return _save(stack, job) | {"compatibility": report.to_dict()}
 
 
@@ -196,8 +228,13 @@ def delete_job(stack: Stack, job_id: str, body: object = None) -> dict[str, Any]
     stack.store.delete(COLLECTION, job_id)
     if drop:
         stack.warehouse.drop_table(job.destination.dataset, job.destination.table)
-    log.info("deleted job %s (table %s.%s %s)", job_id, job.destination.dataset, job.destination.table,
-             "dropped" if drop else "kept")
+    log.info(
+        "deleted job %s (table %s.%s %s)",
+        job_id,
+        job.destination.dataset,
+        job.destination.table,
+        "dropped" if drop else "kept",
+    )
     return {"deleted": job_id, "table_dropped": drop}
 
 

@@ -134,8 +134,16 @@ class Column:
         return out
 
 
-_COLUMN_FIELDS = ("name", "source_type", "bigquery_type", "nullable", "mode", "is_primary_key",
-                  "is_timestamp_candidate", "warning")
+_COLUMN_FIELDS = (
+    "name",
+    "source_type",
+    "bigquery_type",
+    "nullable",
+    "mode",
+    "is_primary_key",
+    "is_timestamp_candidate",
+    "warning",
+)
 
 
 @dataclass
@@ -167,8 +175,11 @@ def backfill_start(choice: object, custom: object, today: date) -> str | None:
     if days is not None:
         return (today - timedelta(days=days)).isoformat()
     try:
-        start = date.fromisoformat(custom) if isinstance(custom, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", custom) \
+        start = (
+            date.fromisoformat(custom)
+            if isinstance(custom, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", custom)
             else None
+        )
     except ValueError:
         start = None
     if start is None:

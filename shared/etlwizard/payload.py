@@ -44,8 +44,9 @@ def require_names(body: Body, name: str, *, optional: bool = False) -> list[str]
     return list(value)
 
 
-def require_choice(body: Body, name: str, choices: tuple[str, ...], *, default: str | None = None,
-                   field: str | None = None) -> str:
+def require_choice(
+    body: Body, name: str, choices: tuple[str, ...], *, default: str | None = None, field: str | None = None
+) -> str:
     """One of `choices`; `field` names it in an error when it sits inside an object (destination.mode)."""
     value = body.get(name, default)
     if value not in choices:

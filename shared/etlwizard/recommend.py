@@ -13,8 +13,18 @@ def recommend_key(meta: TableMetadata) -> list[str]:
     return list(meta.unique_keys[0]) if meta.unique_keys else []
 
 
-_CURSOR_NAMES = ("updated_at", "modified_at", "last_update", "last_modified", "updated", "modified",
-                 "changed_at", "created_at", "inserted_at", "created")
+_CURSOR_NAMES = (
+    "updated_at",
+    "modified_at",
+    "last_update",
+    "last_modified",
+    "updated",
+    "modified",
+    "changed_at",
+    "created_at",
+    "inserted_at",
+    "created",
+)
 
 
 def recommend_timestamp_column(meta: TableMetadata) -> str | None:

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 SCHEDULE_TYPES = ("manual", "hourly", "daily", "weekly", "monthly", "cron")
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's 0..6
-DAY_NAMES = {d: d for d in DAYS} | {name: name[:3] for name in (
-    "sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")}
+DAY_NAMES = {d: d for d in DAYS} | {
+    name: name[:3] for name in ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+}
 # Cloud Scheduler's unix-cron: numbers, * , - / and month or day names; not croniter's L, #, W, R, H.
 _NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat", re.I)
 _CRON_FIELD = re.compile(r"[0-9*,/\-]+")
@@ -40,10 +41,10 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class Schedule:
     type: str = "manual"
-    time: str = ""           # "HH:MM" for daily/weekly/monthly; "MM" (minute) for hourly
-    day_of_week: str = ""    # mon..sun for weekly
+    time: str = ""  # "HH:MM" for daily/weekly/monthly; "MM" (minute) for hourly
+    day_of_week: str = ""  # mon..sun for weekly
     day_of_month: int | None = None  # 1..31 for monthly; past a month's end it runs on its last day
-    cron: str = ""           # five-field unix cron for "cron"
+    cron: str = ""  # five-field unix cron for "cron"
     timezone: str = "UTC"
 
     @classmethod
@@ -97,8 +98,11 @@ class Schedule:
             fields = self.cron.split()
             plain = all(_CRON_FIELD.fullmatch(_NAMES.sub("0", f)) for f in fields)
             if len(fields) != 5 or not plain or not croniter.is_valid(self.cron):
-                raise InvalidInput("schedule.cron", f"{self.cron!r} is not a five-field unix cron expression "
-                                   "(minute hour day-of-month month day-of-week)")
+                raise InvalidInput(
+                    "schedule.cron",
+                    f"{self.cron!r} is not a five-field unix cron expression "
+                    "(minute hour day-of-month month day-of-week)",
+                )
             try:
                 croniter(self.cron, datetime(2000, 1, 1)).get_next(datetime)
             except CroniterBadDateError:
@@ -145,11 +149,15 @@ class Schedule:
 def preview_schedule(body: object, clock: Clock = utc_now) -> dict[str, Any]:
     """What the wizard shows before saving: the cron string and the next three runs."""
     schedule = Schedule.from_payload(body)
-    return {"cron": schedule.cron_expression(), "timezone": schedule.timezone,
-            "next_runs": [t.isoformat() for t in schedule.next_runs(3, after=clock())]}
+    return {
+        "cron": schedule.cron_expression(),
+        "timezone": schedule.timezone,
+        "next_runs": [t.isoformat() for t in schedule.next_runs(3, after=clock())],
+    }
 
 
 # --- Schedulers: one per ETL job, firing the run message --------------------------------------
+
 
 class CloudScheduler:
     """Google Cloud Scheduler: one scheduler job per ETL job, publishing the run message to the topic."""
@@ -178,8 +186,11 @@ class CloudScheduler:
             "description": f"ETL Wizard job {job_id}",
             "schedule": expression,
             "time_zone": schedule.timezone,
-            "pubsub_target": {"topic_name": self.topic, "data": RunMessage(job_id, "schedule").to_bytes(),
-                              "attributes": {"job_id": job_id}},
+            "pubsub_target": {
+                "topic_name": self.topic,
+                "data": RunMessage(job_id, "schedule").to_bytes(),
+                "attributes": {"job_id": job_id},
+            },
         }
         try:
             self.client.update_job(request={"job": job})
@@ -209,8 +220,13 @@ class LocalScheduler:
 
     COLLECTION = "schedules"
 
-    def __init__(self, store: DocumentStore, publish: Callable[[bytes], object], tick_seconds: float = 15.0,
-                 clock: Clock = utc_now):
+    def __init__(
+        self,
+        store: DocumentStore,
+        publish: Callable[[bytes], object],
+        tick_seconds: float = 15.0,
+        clock: Clock = utc_now,
+    ):
         self.store = store
         self.publish = publish
         self.tick_seconds = tick_seconds
@@ -222,8 +238,16 @@ class LocalScheduler:
         if schedule.cron_expression() is None:
             self.delete(job_id)
             return
-        self.store.put(self.COLLECTION, job_id, {"job_id": job_id, "schedule": schedule.to_dict(), "paused": paused,
-                                                 "checked_at": self.clock().isoformat()})
+        self.store.put(
+            self.COLLECTION,
+            job_id,
+            {
+                "job_id": job_id,
+                "schedule": schedule.to_dict(),
+                "paused": paused,
+                "checked_at": self.clock().isoformat(),
+            },
+        )
 
     def pause(self, job_id: str) -> None:
         self.store.transact(self.COLLECTION, job_id, lambda e: e and {**e, "paused": True})
@@ -248,8 +272,9 @@ class LocalScheduler:
                 if due and due[0] <= now:
                     self.publish(RunMessage(entry["job_id"], "schedule").to_bytes())
                     fired.append(entry["job_id"])
-                self.store.transact(self.COLLECTION, entry["job_id"],
-                                    lambda e: e and {**e, "checked_at": now.isoformat()})
+                self.store.transact(
+                    self.COLLECTION, entry["job_id"], lambda e: e and {**e, "checked_at": now.isoformat()}
+                )
             except Exception:  # one broken entry must not stop the others
                 log.exception("schedule of job %s could not fire", entry["job_id"])
         return fired

@@ -104,9 +104,7 @@ class SecretManagerStore:
         from google.api_core import exceptions
 
         try:
-            response = self.client.access_secret_version(
-                request={"name": f"{self._path(name)}/versions/latest"}
-            )
+            response = self.client.access_secret_version(request={"name": f"{self._path(name)}/versions/latest"})
         except exceptions.NotFound:
             raise NotFound(f"secret {name} does not exist") from None
         value: str = json.loads(response.payload.data)["value"]

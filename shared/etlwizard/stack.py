@@ -41,8 +41,14 @@ def utc_now() -> datetime:
 
 
 class Stack:
-    def __init__(self, settings: Settings, *, run_handler: RunHandler | None = None,
-                 clock: Callable[[], datetime] = utc_now, **parts: Any):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        run_handler: RunHandler | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        **parts: Any,
+    ):
         """parts: store, secrets, warehouse, publisher, scheduler to use instead of the defaults."""
         self.settings = settings
         self.run_handler = run_handler

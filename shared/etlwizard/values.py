@@ -45,4 +45,3 @@ def format_duration(value: timedelta) -> str:
     minutes, second = divmod(seconds, 60)
     hours, minute = divmod(minutes, 60)
     return f"{sign}{hours:02d}:{minute:02d}:{second:02d}.{micro:06d}"
-

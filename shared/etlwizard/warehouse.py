@@ -99,12 +99,22 @@ class Warehouse:
 
     def query(self, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> list[Row]:
         config = bigquery.QueryJobConfig(query_parameters=list(params))
-        return self._call(lambda: list(self.client.query_and_wait(
-            sql, job_config=config, retry=self._retry, api_timeout=self._timeout, wait_timeout=None)))
+        return self._call(
+            lambda: list(
+                self.client.query_and_wait(
+                    sql, job_config=config, retry=self._retry, api_timeout=self._timeout, wait_timeout=None
+                )
+            )
+        )
 
     def ensure_dataset(self, dataset: str) -> None:
-        self._call(self.client.create_dataset, f"{self.project}.{check_dataset(dataset)}", exists_ok=True,
-                   retry=self._retry, timeout=self._timeout)
+        self._call(
+            self.client.create_dataset,
+            f"{self.project}.{check_dataset(dataset)}",
+            exists_ok=True,
+            retry=self._retry,
+            timeout=self._timeout,
+        )
 
     def get_table(self, dataset: str, table: str) -> bigquery.Table:
         try:
@@ -164,24 +174,35 @@ class Warehouse:
             out["rows"] = [{n: to_json(row[n]) for n in names} for row in self.query(sql)]
         return out
 
-    def create_table(self, dataset: str, table: str, columns: list[Column], *,
-                     partition_field: str | None = None, cluster_fields: Sequence[str] = ()) -> dict[str, Any]:
+    def create_table(
+        self,
+        dataset: str,
+        table: str,
+        columns: list[Column],
+        *,
+        partition_field: str | None = None,
+        cluster_fields: Sequence[str] = (),
+    ) -> dict[str, Any]:
         """A new table for the selected columns, partitioned on the cursor, clustered by the key.
         An existing table of that name is a Conflict, never overwritten."""
         self.ensure_dataset(dataset)
-        target = bigquery.Table(self.table_id(dataset, table),
-                                schema=[schema_field(c, self.emulated) for c in columns] + METADATA_FIELDS)
+        target = bigquery.Table(
+            self.table_id(dataset, table), schema=[schema_field(c, self.emulated) for c in columns] + METADATA_FIELDS
+        )
         if partition_field:
-            target.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY,
-                                                                 field=partition_field)
+            target.time_partitioning = bigquery.TimePartitioning(
+                type_=bigquery.TimePartitioningType.DAY, field=partition_field
+            )
         clusterable = [c for c in cluster_fields if _clusterable(columns, c)][:4]
         if clusterable:
             target.clustering_fields = clusterable
         try:
             created = self.client.create_table(target, retry=self._retry, timeout=self._timeout)
         except google_errors.Conflict:
-            raise Conflict(f"table {dataset}.{table} already exists in BigQuery: choose another name, "
-                           "or load into it as an existing table") from None
+            raise Conflict(
+                f"table {dataset}.{table} already exists in BigQuery: choose another name, "
+                "or load into it as an existing table"
+            ) from None
         except google_errors.GoogleAPICallError as e:
             raise DestinationError(f"BigQuery refused to create {dataset}.{table}: {e.message}") from None
         return self._describe(created)
@@ -203,8 +224,12 @@ class Warehouse:
         """A table shaped like the selected columns, every one NULLABLE (REPEATED stays), no metadata."""
         fields = [schema_field(c, self.emulated, "REPEATED" if c.mode == "REPEATED" else "NULLABLE") for c in columns]
         self.drop_table(dataset, table)
-        self._call(self.client.create_table, bigquery.Table(self.table_id(dataset, table), schema=fields),
-                   retry=self._retry, timeout=self._timeout)
+        self._call(
+            self.client.create_table,
+            bigquery.Table(self.table_id(dataset, table), schema=fields),
+            retry=self._retry,
+            timeout=self._timeout,
+        )
 
     def load_parquet(self, dataset: str, table: str, file: IO[bytes]) -> None:
         """Append a Parquet file (rewound here) to a table with a BigQuery load job."""
@@ -220,8 +245,13 @@ class Warehouse:
         self._call(job.result, timeout=None)
 
     def drop_table(self, dataset: str, table: str) -> None:
-        self._call(self.client.delete_table, self.table_id(dataset, table), not_found_ok=True, retry=self._retry,
-                   timeout=self._timeout)
+        self._call(
+            self.client.delete_table,
+            self.table_id(dataset, table),
+            not_found_ok=True,
+            retry=self._retry,
+            timeout=self._timeout,
+        )
 
 
 def _clusterable(columns: list[Column], name: str) -> bool:

@@ -92,10 +92,15 @@ def test_transactional_job_through_the_wizard(page, server, pg_connection, datas
 
 def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connection, dataset, stack):
     # An existing table whose amount column is FLOAT64: loading NUMERIC into it is a widening.
-    stack.warehouse.create_table(dataset, "ledger", [
-        Column("region", "text", "STRING", False, "REQUIRED"),
-        Column("order_no", "integer", "INT64", False, "REQUIRED"),
-        Column("amount", "numeric", "FLOAT64", True)])
+    stack.warehouse.create_table(
+        dataset,
+        "ledger",
+        [
+            Column("region", "text", "STRING", False, "REQUIRED"),
+            Column("order_no", "integer", "INT64", False, "REQUIRED"),
+            Column("amount", "numeric", "FLOAT64", True),
+        ],
+    )
     page.goto(server + "/")
     choose_table(page, "Shop DB", "public.composite_pk")
     expect(page.locator("#columns-table tbody tr")).to_have_count(4)
@@ -108,7 +113,8 @@ def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connec
     report = page.locator("#compatibility")
     expect(report).to_contain_text("Compatible: this table can take these columns.")
     expect(report).to_contain_text(
-        "Column amount: source NUMERIC into FLOAT64 is a widening conversion: decimals lose precision as FLOAT64.")
+        "Column amount: source NUMERIC into FLOAT64 is a widening conversion: decimals lose precision as FLOAT64."
+    )
     expect(report).to_contain_text("Add the missing column(s) to the table: modified_at (DATETIME)")
     page.get_by_label(re.compile("Add the missing column")).check()
     next_step(page)
@@ -133,10 +139,12 @@ def table_with_brackets(postgres_db):
     db.close()
 
 
-@pytest.mark.parametrize("table, suggested", [("Sales Data.Order Items", "order_items"),
-                                              ("Sales Data.Returns (EU)", "returns_eu")])
-def test_destination_table_is_prefilled_with_the_servers_suggestion(page, server, pg_connection, table_with_brackets,
-                                                                   table, suggested):
+@pytest.mark.parametrize(
+    "table, suggested", [("Sales Data.Order Items", "order_items"), ("Sales Data.Returns (EU)", "returns_eu")]
+)
+def test_destination_table_is_prefilled_with_the_servers_suggestion(
+    page, server, pg_connection, table_with_brackets, table, suggested
+):
     page.goto(server + "/")
     choose_table(page, "Shop DB", table)
     expect(page.locator("#preview-summary")).to_contain_text(f"{table}:")
@@ -165,10 +173,15 @@ def test_wizard_errors_stay_with_their_field(page, server, pg_connection, datase
 
 def test_schema_incompatible_lists_its_details(page, server, pg_connection, dataset, stack):
     # The existing table lacks modified_at; without "Add the missing column(s)" ticked the server refuses.
-    stack.warehouse.create_table(dataset, "ledger", [
-        Column("region", "text", "STRING", False, "REQUIRED"),
-        Column("order_no", "integer", "INT64", False, "REQUIRED"),
-        Column("amount", "numeric", "NUMERIC", True)])
+    stack.warehouse.create_table(
+        dataset,
+        "ledger",
+        [
+            Column("region", "text", "STRING", False, "REQUIRED"),
+            Column("order_no", "integer", "INT64", False, "REQUIRED"),
+            Column("amount", "numeric", "NUMERIC", True),
+        ],
+    )
     page.goto(server + "/")
     choose_table(page, "Shop DB", "public.composite_pk")
     expect(page.locator("#columns-table tbody tr")).to_have_count(4)
@@ -178,13 +191,15 @@ def test_schema_incompatible_lists_its_details(page, server, pg_connection, data
     page.get_by_label("An existing BigQuery table", exact=True).check()
     page.get_by_label("Existing table", exact=True).select_option("ledger")
     expect(page.locator("#compatibility")).to_contain_text(
-        "Add the missing column(s) to the table: modified_at (DATETIME)")
+        "Add the missing column(s) to the table: modified_at (DATETIME)"
+    )
     next_step(page)
     page.get_by_role("button", name="Create job").click()
     error = page.locator("[id='error-form']")
     expect(error).to_contain_text("Schema incompatible")
     expect(error.locator("li")).to_have_text(
-        [re.compile(r"^The table lacks column\(s\) modified_at: set destination\.add_missing_columns")])
+        [re.compile(r"^The table lacks column\(s\) modified_at: set destination\.add_missing_columns")]
+    )
     expect(page.locator("#created")).to_be_empty()
 
 
@@ -201,9 +216,14 @@ def test_error_details_of_either_form_read_as_text(page, server):
             { message: "host: is required", details: [{ field: "host", problem: "is required" }] });
     }""")
     status = page.locator("#jobs-status")
-    expect(status.locator("ul.details > li")).to_have_text([
-        "Column amount is not in the table.", "schedule.cron: is not a cron expression", "Something without a field.",
-        '{"code":7}'])
+    expect(status.locator("ul.details > li")).to_have_text(
+        [
+            "Column amount is not in the table.",
+            "schedule.cron: is not a cron expression",
+            "Something without a field.",
+            '{"code":7}',
+        ]
+    )
     expect(status.locator("div")).to_have_text("host: is required")
     expect(status).not_to_contain_text("[object Object]")
 
@@ -214,8 +234,10 @@ def test_pages_are_modules_that_leave_no_globals(page, server, path):
     expect(page.locator("script[src]")).to_have_count(1)
     expect(page.locator("script[src]")).to_have_attribute("type", "module")
     page.wait_for_load_state("networkidle")  # the page's modules have run
-    leaked = page.evaluate("() => ['api', 'ApiError', '$', '$$', 'el', 'showError', 'state', 'jobs', 'loadConnections']"
-                           ".filter((name) => name in window)")
+    leaked = page.evaluate(
+        "() => ['api', 'ApiError', '$', '$$', 'el', 'showError', 'state', 'jobs', 'loadConnections']"
+        ".filter((name) => name in window)"
+    )
     assert leaked == []
 
 
@@ -229,7 +251,8 @@ def test_invalid_cron_is_rejected_with_its_message(page, server, pg_connection, 
     page.get_by_label(re.compile("^Cron expression")).fill("61 * * * *")
     expect(page.locator("[id='error-schedule']")).to_have_text(
         "schedule.cron: '61 * * * *' is not a five-field unix cron expression "
-        "(minute hour day-of-month month day-of-week)")
+        "(minute hour day-of-month month day-of-week)"
+    )
     page.get_by_role("button", name="Create job").click()
     expect(page.locator("[id='error-schedule']")).to_contain_text("is not a five-field unix cron expression")
     expect(page.locator("#created")).to_be_empty()
@@ -238,12 +261,21 @@ def test_invalid_cron_is_rejected_with_its_message(page, server, pg_connection, 
 def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, dataset, stack):
     from etlwizard import jobs
 
-    jobs.create_job(stack, {
-        "name": "Edit me", "connection_id": pg_connection["id"], "schema_name": "public", "table_name": "composite_pk",
-        "selected_columns": ["region", "order_no", "modified_at"], "load_type": "transactional",
-        "timestamp_column": "modified_at", "historical_backfill": "all",
-        "destination": {"mode": "new", "dataset": dataset, "table": "edited"},
-        "schedule": {"type": "hourly", "time": "5"}})
+    jobs.create_job(
+        stack,
+        {
+            "name": "Edit me",
+            "connection_id": pg_connection["id"],
+            "schema_name": "public",
+            "table_name": "composite_pk",
+            "selected_columns": ["region", "order_no", "modified_at"],
+            "load_type": "transactional",
+            "timestamp_column": "modified_at",
+            "historical_backfill": "all",
+            "destination": {"mode": "new", "dataset": dataset, "table": "edited"},
+            "schedule": {"type": "hourly", "time": "5"},
+        },
+    )
     page.goto(server + "/jobs")
     row = page.locator("tr[data-job='Edit me']")
     expect(row).to_contain_text("hourly · 5 * * * * (UTC)")
@@ -269,7 +301,8 @@ def test_edit_pause_resume_delete_on_the_jobs_page(page, server, pg_connection, 
 
     row.get_by_role("button", name="Delete Edit me").click()
     expect(page.locator("#delete-text")).to_contain_text(
-        f"The table {dataset}.edited and its rows are kept unless you tick the box.")
+        f"The table {dataset}.edited and its rows are kept unless you tick the box."
+    )
     page.get_by_role("button", name="Delete job").click()
     expect(page.locator("#jobs-status")).to_have_text("Edit me deleted; the table was kept.")
     expect(row).to_have_count(0)
@@ -326,11 +359,21 @@ def test_connections_page_adds_tests_and_deletes(page, server, postgres_db):
 def test_reconnect_to_a_table_without_a_selected_column_names_it(page, server, pg_connection, dataset, stack):
     from etlwizard import jobs
 
-    jobs.create_job(stack, {
-        "name": "Move me", "connection_id": pg_connection["id"], "schema_name": "public", "table_name": "composite_pk",
-        "selected_columns": ["region", "order_no", "modified_at"], "load_type": "transactional",
-        "timestamp_column": "modified_at", "historical_backfill": "all",
-        "destination": {"mode": "new", "dataset": dataset, "table": "moved"}, "schedule": {"type": "manual"}})
+    jobs.create_job(
+        stack,
+        {
+            "name": "Move me",
+            "connection_id": pg_connection["id"],
+            "schema_name": "public",
+            "table_name": "composite_pk",
+            "selected_columns": ["region", "order_no", "modified_at"],
+            "load_type": "transactional",
+            "timestamp_column": "modified_at",
+            "historical_backfill": "all",
+            "destination": {"mode": "new", "dataset": dataset, "table": "moved"},
+            "schedule": {"type": "manual"},
+        },
+    )
     page.goto(server + "/jobs")
     row = page.locator("tr[data-job='Move me']")
     row.get_by_role("button", name="Reconnect Move me").click()
@@ -344,4 +387,5 @@ def test_reconnect_to_a_table_without_a_selected_column_names_it(page, server, p
     expect(dialog).to_be_visible()  # still open, for another try
     # The connection reads as everywhere else: name, type and where it points.
     expect(dialog.locator("option:checked")).to_have_text(
-        re.compile(r"^Shop DB \(postgresql, postgres@127\.0\.0\.1:5432/"))
+        re.compile(r"^Shop DB \(postgresql, postgres@127\.0\.0\.1:5432/")
+    )

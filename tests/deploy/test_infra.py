@@ -38,8 +38,13 @@ def tf():
 
 
 def resources(tf, kind):
-    return {name: body for block in tf.get("resource", []) for k, named in block.items() if k == kind
-            for name, body in named.items()}
+    return {
+        name: body
+        for block in tf.get("resource", [])
+        for k, named in block.items()
+        if k == kind
+        for name, body in named.items()
+    }
 
 
 def locals_(tf):
@@ -52,13 +57,20 @@ def locals_(tf):
 def entry_points():
     """Functions in functions/main.py decorated as HTTP or CloudEvent entry points."""
     tree = ast.parse((ROOT / "functions" / "main.py").read_text())
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
-            and any(ast.unparse(d).startswith("functions_framework.") for d in node.decorator_list)}
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and any(ast.unparse(d).startswith("functions_framework.") for d in node.decorator_list)
+    }
 
 
 def test_every_entry_point_is_deployed_and_nothing_else(tf):
-    assert set(locals_(tf)["functions"]) == entry_points() == {
-        "preview_table", "validate_schema", "create_job", "etl_api", "run_job"}
+    assert (
+        set(locals_(tf)["functions"])
+        == entry_points()
+        == {"preview_table", "validate_schema", "create_job", "etl_api", "run_job"}
+    )
     fn = resources(tf, "google_cloudfunctions2_function")["fn"]
     assert fn["build_config"][0]["entry_point"] == "${each.key}"
     assert fn["build_config"][0]["runtime"] == "python311"
@@ -75,8 +87,9 @@ def test_topic_secret_prefix_and_environment_match_the_code(tf):
     assert all(f'"{name}"' in config_source for name in ours), "every ETL_ variable set is one config.py reads"
     assert env["MALLOC_ARENA_MAX"] == "2"  # glibc's, for flat memory in runs
     assert set(env) == {*ours, "MALLOC_ARENA_MAX"}
-    wizard_env = {e["name"] for e in resources(tf, "google_cloud_run_v2_service")["wizard"]["template"][0]
-                  ["containers"][0]["env"]}
+    wizard_env = {
+        e["name"] for e in resources(tf, "google_cloud_run_v2_service")["wizard"]["template"][0]["containers"][0]["env"]
+    }
     assert "ETL_API_URL" in wizard_env  # it passes /api/ to etl_api
 
 
@@ -91,13 +104,21 @@ def test_run_topic_has_retries_and_a_dead_letter_topic(tf):
 
 
 def test_no_public_access_and_no_broad_roles():
-    text = "\n".join(line for p in INFRA.glob("*.tf") for line in p.read_text().splitlines()
-                     if not line.lstrip().startswith("#"))
+    text = "\n".join(
+        line for p in INFRA.glob("*.tf") for line in p.read_text().splitlines() if not line.lstrip().startswith("#")
+    )
     assert "allUsers" not in text and "allAuthenticatedUsers" not in text
     roles = set(re.findall(r'role\s*=\s*"(roles/[^"]+)"', text))
-    assert roles <= {"roles/run.invoker", "roles/iam.serviceAccountTokenCreator", "roles/pubsub.publisher",
-                     "roles/pubsub.subscriber", "roles/datastore.user", "roles/bigquery.jobUser",
-                     "roles/bigquery.dataEditor", "roles/secretmanager.secretAccessor"}, roles
+    assert roles <= {
+        "roles/run.invoker",
+        "roles/iam.serviceAccountTokenCreator",
+        "roles/pubsub.publisher",
+        "roles/pubsub.subscriber",
+        "roles/datastore.user",
+        "roles/bigquery.jobUser",
+        "roles/bigquery.dataEditor",
+        "roles/secretmanager.secretAccessor",
+    }, roles
     assert not {"roles/owner", "roles/editor"} & roles
 
 

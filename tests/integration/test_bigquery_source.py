@@ -29,9 +29,18 @@ def source_dataset(settings):
     ]
     table = client.create_table(bigquery.Table(f"{dataset}.events", schema=schema))
     rows = [
-        {"id": 1, "amount": "12345678901234567890123456789.123456789", "ratio": 0.25, "ok": True,
-         "Order Date": "2024-02-29", "seen_at": "2024-02-29T10:34:56.123456Z", "local_at": "2024-02-29T12:34:56.789012",
-         "at_time": "23:59:59.999999", "payload": {"a": [1, "x"]}, "tags": ["a", "b"]},
+        {
+            "id": 1,
+            "amount": "12345678901234567890123456789.123456789",
+            "ratio": 0.25,
+            "ok": True,
+            "Order Date": "2024-02-29",
+            "seen_at": "2024-02-29T10:34:56.123456Z",
+            "local_at": "2024-02-29T12:34:56.789012",
+            "at_time": "23:59:59.999999",
+            "payload": {"a": [1, "x"]},
+            "tags": ["a", "b"],
+        },
     ]
     data = io.BytesIO("\n".join(json.dumps(r) for r in rows).encode())
     client.load_table_from_file(
@@ -51,9 +60,12 @@ def test_bigquery_source_preview(client, settings, source_dataset):
     tables = client.get(f"/api/connections/{cid}/tables/").get_json()["tables"]
     assert {"schema_name": source_dataset, "table_name": "events", "kind": "table"} in tables
 
-    p = client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                    json={"schema_name": source_dataset, "table_name": "events"}).get_json()
-    assert [(c["name"], c["source_type"], c["bigquery_type"], c["mode"], c["is_timestamp_candidate"]) for c in p["columns"]] == [
+    p = client.post(
+        f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": source_dataset, "table_name": "events"}
+    ).get_json()
+    assert [
+        (c["name"], c["source_type"], c["bigquery_type"], c["mode"], c["is_timestamp_candidate"]) for c in p["columns"]
+    ] == [
         ("id", "INTEGER", "INT64", "REQUIRED", False),
         ("amount", "NUMERIC", "NUMERIC", "NULLABLE", False),
         ("ratio", "FLOAT", "FLOAT64", "NULLABLE", False),
@@ -66,22 +78,35 @@ def test_bigquery_source_preview(client, settings, source_dataset):
         ("raw", "BYTES", "BYTES", "NULLABLE", False),
         ("tags", "ARRAY<STRING>", "STRING", "REPEATED", False),
     ]
-    assert p["sample_rows"] == [{
-        "id": 1, "amount": "12345678901234567890123456789.123456789", "ratio": 0.25, "ok": True,
-        "Order Date": "2024-02-29", "seen_at": "2024-02-29T10:34:56.123456+00:00",
-        "local_at": "2024-02-29T12:34:56.789012", "at_time": "23:59:59.999999",
-        "payload": {"a": [1, "x"]}, "raw": "AP8Q", "tags": ["a", "b"],
-    }]
+    assert p["sample_rows"] == [
+        {
+            "id": 1,
+            "amount": "12345678901234567890123456789.123456789",
+            "ratio": 0.25,
+            "ok": True,
+            "Order Date": "2024-02-29",
+            "seen_at": "2024-02-29T10:34:56.123456+00:00",
+            "local_at": "2024-02-29T12:34:56.789012",
+            "at_time": "23:59:59.999999",
+            "payload": {"a": [1, "x"]},
+            "raw": "AP8Q",
+            "tags": ["a", "b"],
+        }
+    ]
     assert (p["total_rows"], p["total_rows_exact"]) == (1, True)
     assert p["recommended_timestamp_column"] == "seen_at"
 
 
 def test_bigquery_unknown_table_is_404(client, settings, source_dataset):
-    cid = client.post("/api/connections/", json={"name": "bq", "type": "bigquery", "project": settings.project}).get_json()["connection"]["id"]
+    cid = client.post(
+        "/api/connections/", json={"name": "bq", "type": "bigquery", "project": settings.project}
+    ).get_json()["connection"]["id"]
     for table in ["missing", "events`; DROP TABLE x; --"]:
-        response = client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                               json={"schema_name": source_dataset, "table_name": table})
+        response = client.post(
+            f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": source_dataset, "table_name": table}
+        )
         assert response.status_code == 404
-    response = client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                           json={"schema_name": source_dataset, "table_name": "events"})
+    response = client.post(
+        f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": source_dataset, "table_name": "events"}
+    )
     assert response.get_json()["total_rows"] == 1

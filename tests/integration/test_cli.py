@@ -56,15 +56,31 @@ def etl(server, monkeypatch):
 
 
 def job_file(postgres_db, dataset: str, **job_changes) -> str:
-    job = {"connection": "test pg", "schema_name": "public", "table_name": "composite_pk",
-           "selected_columns": ["region", "order_no", "amount"], "load_type": "catalog",
-           "destination": {"dataset": dataset, "table": "orders"},
-           "schedule": {"type": "daily", "time": "02:00", "timezone": "Europe/Berlin"}} | job_changes
-    return yaml.safe_dump({
-        "connections": {"test pg": {"type": "postgresql", "host": postgres_db["host"], "port": postgres_db["port"],
-                                    "database": postgres_db["database"], "user": postgres_db["user"],
-                                    "password_env": "TEST_PG_PASSWORD"}},
-        "jobs": {"orders": job}}, sort_keys=False)
+    job = {
+        "connection": "test pg",
+        "schema_name": "public",
+        "table_name": "composite_pk",
+        "selected_columns": ["region", "order_no", "amount"],
+        "load_type": "catalog",
+        "destination": {"dataset": dataset, "table": "orders"},
+        "schedule": {"type": "daily", "time": "02:00", "timezone": "Europe/Berlin"},
+    } | job_changes
+    return yaml.safe_dump(
+        {
+            "connections": {
+                "test pg": {
+                    "type": "postgresql",
+                    "host": postgres_db["host"],
+                    "port": postgres_db["port"],
+                    "database": postgres_db["database"],
+                    "user": postgres_db["user"],
+                    "password_env": "TEST_PG_PASSWORD",
+                }
+            },
+            "jobs": {"orders": job},
+        },
+        sort_keys=False,
+    )
 
 
 def test_apply_run_and_apply_again(etl, postgres_db, tmp_path, monkeypatch, client):
@@ -92,17 +108,24 @@ def test_apply_run_and_apply_again(etl, postgres_db, tmp_path, monkeypatch, clie
     assert shown.stdout.splitlines()[1].split()[:3] == ["region", "order_no", "amount"]
     history = etl("runs", "list", "orders").stdout.splitlines()
     assert history[0].split()[:3] == ["STARTED", "TRIGGER", "STATUS"] and history[1].split()[1:4] == [
-        "manual", "succeeded", "2"]
+        "manual",
+        "succeeded",
+        "2",
+    ]
 
     again = etl("jobs", "apply", str(jobs_yaml))
     assert again.exit_code == 0, again.output
-    assert again.stdout.splitlines() == ["connection test pg: no change", "job orders: no change",
-                                         "Applied: 0 created, 0 updated, 2 unchanged, 0 not applied."]
+    assert again.stdout.splitlines() == [
+        "connection test pg: no change",
+        "job orders: no change",
+        "Applied: 0 created, 0 updated, 2 unchanged, 0 not applied.",
+    ]
     assert len(client.get("/api/connections/").get_json()["connections"]) == 1
     assert len(client.get("/api/etl/jobs/").get_json()["jobs"]) == 1
 
-    jobs_yaml.write_text(job_file(postgres_db, dataset, schedule={"type": "weekly", "time": "03:30",
-                                                                  "day_of_week": "Monday"}))
+    jobs_yaml.write_text(
+        job_file(postgres_db, dataset, schedule={"type": "weekly", "time": "03:30", "day_of_week": "Monday"})
+    )
     dry = etl("jobs", "apply", "--dry-run", str(jobs_yaml))
     assert "job orders: would be updated (schedule)" in dry.stdout.splitlines()
     assert client.get("/api/etl/jobs/").get_json()["jobs"][0]["cron"] == "0 2 * * *"
@@ -116,22 +139,39 @@ def test_apply_run_and_apply_again(etl, postgres_db, tmp_path, monkeypatch, clie
     text = (tmp_path / "exported.yaml").read_text()
     assert PASSWORD not in text and "password" not in yaml.safe_load(text)["connections"]["test pg"]
     assert yaml.safe_load(text)["jobs"]["orders"] == {
-        "connection": "test pg", "schema_name": "public", "table_name": "composite_pk",
-        "selected_columns": ["region", "order_no", "amount"], "load_type": "catalog",
-        "primary_key": ["region", "order_no"], "destination": {"dataset": dataset, "table": "orders"},
-        "schedule": {"type": "weekly", "time": "03:30", "day_of_week": "mon"}}
+        "connection": "test pg",
+        "schema_name": "public",
+        "table_name": "composite_pk",
+        "selected_columns": ["region", "order_no", "amount"],
+        "load_type": "catalog",
+        "primary_key": ["region", "order_no"],
+        "destination": {"dataset": dataset, "table": "orders"},
+        "schedule": {"type": "weekly", "time": "03:30", "day_of_week": "mon"},
+    }
     round_trip = etl("jobs", "apply", str(tmp_path / "exported.yaml"))
     assert round_trip.stdout.splitlines()[-1] == "Applied: 0 created, 0 updated, 2 unchanged, 0 not applied."
 
-    jobs_yaml.write_text(job_file(postgres_db, dataset, load_type="transactional", timestamp_column="modified_at",
-                                  selected_columns=["region", "order_no", "amount", "modified_at"]))
+    jobs_yaml.write_text(
+        job_file(
+            postgres_db,
+            dataset,
+            load_type="transactional",
+            timestamp_column="modified_at",
+            selected_columns=["region", "order_no", "amount", "modified_at"],
+        )
+    )
     refused = etl("jobs", "apply", str(jobs_yaml))
     assert refused.exit_code == 1
-    assert f"job orders: not applied: load_type: 'catalog' -> 'transactional' cannot be changed in place. " \
-           f"Delete the job (etl-wizard jobs delete {job['id']}) and apply again to create it anew" in refused.stdout
+    assert (
+        f"job orders: not applied: load_type: 'catalog' -> 'transactional' cannot be changed in place. "
+        f"Delete the job (etl-wizard jobs delete {job['id']}) and apply again to create it anew" in refused.stdout
+    )
     assert refused.stderr == f"Error: 1 item(s) in {jobs_yaml} could not be applied: see above.\n"
     assert client.get(f"/api/etl/jobs/{job['id']}/").get_json()["job"]["selected_columns"] == [
-        "region", "order_no", "amount"]  # left alone, the editable field included
+        "region",
+        "order_no",
+        "amount",
+    ]  # left alone, the editable field included
 
     shown = dict(line.split(":", 1) for line in etl("jobs", "show", job["id"]).stdout.splitlines())
     assert shown["connection"].split() == ["test", "pg", f"({job['connection_id']})"]
@@ -155,21 +195,49 @@ def test_an_api_error_is_readable(etl, postgres_db, tmp_path, monkeypatch):
     missing = etl("jobs", "show", "no such job")
     assert (missing.exit_code, missing.stderr) == (1, "Error: No job has the id or name 'no such job'.\n")
 
-    bad = etl("connections", "create", "bad", "--type", "postgresql", "--host", "db host", "--database", "d",
-              "--user", "u", input="\n")
+    bad = etl(
+        "connections",
+        "create",
+        "bad",
+        "--type",
+        "postgresql",
+        "--host",
+        "db host",
+        "--database",
+        "d",
+        "--user",
+        "u",
+        input="\n",
+    )
     assert bad.exit_code == 1
     assert bad.stderr.splitlines()[-1] == "Error: host: must be a host name or IP address"  # after the prompt
 
 
 def test_connections_with_a_prompted_password(etl, postgres_db, server):
-    created = etl("connections", "create", "prompted", "--type", "postgresql", "--host", postgres_db["host"],
-                  "--database", postgres_db["database"], "--user", postgres_db["user"], input=PASSWORD + "\n")
+    created = etl(
+        "connections",
+        "create",
+        "prompted",
+        "--type",
+        "postgresql",
+        "--host",
+        postgres_db["host"],
+        "--database",
+        postgres_db["database"],
+        "--user",
+        postgres_db["user"],
+        input=PASSWORD + "\n",
+    )
     assert created.exit_code == 0, created.output
     assert created.stdout.startswith("Created connection prompted (id ")
     listed = etl("connections", "list").stdout.splitlines()
     assert listed[0].split() == ["NAME", "TYPE", "WHERE", "USER", "ID"]
-    assert listed[1].split()[:4] == ["prompted", "postgresql", f"{postgres_db['host']}:5432/{postgres_db['database']}",
-                                     "postgres"]
+    assert listed[1].split()[:4] == [
+        "prompted",
+        "postgresql",
+        f"{postgres_db['host']}:5432/{postgres_db['database']}",
+        "postgres",
+    ]
     tested = etl("connections", "test", "prompted")
     assert tested.exit_code == 0 and tested.stdout.startswith("Connection prompted: reached PostgreSQL")
     assert etl("connections", "delete", "prompted", "--yes").stdout == "Deleted connection prompted.\n"
@@ -197,16 +265,20 @@ def test_the_readme_example_against_the_demo_data(etl, stack, tmp_path):
     loaded = json.loads(run.stdout)
     assert loaded["status"] == "succeeded" and 90 < loaded["rows"] < 110  # an order every 7 hours, 30 days
     assert etl("tables", "show", "shop_copy.orders", "--rows", "5").stdout.startswith(
-        f"shop_copy.orders: {loaded['rows']} rows\n")
+        f"shop_copy.orders: {loaded['rows']} rows\n"
+    )
     assert etl("jobs", "export", str(tmp_path / "jobs.yaml")).exit_code == 0
     again = etl("jobs", "apply", str(tmp_path / "jobs.yaml"))
     assert again.stdout.splitlines()[-1] == "Applied: 0 created, 0 updated, 3 unchanged, 0 not applied."
-    assert etl("jobs", "apply", example).stdout.splitlines()[-1] == \
-        "Applied: 0 created, 0 updated, 2 unchanged, 0 not applied."
+    assert (
+        etl("jobs", "apply", example).stdout.splitlines()[-1]
+        == "Applied: 0 created, 0 updated, 2 unchanged, 0 not applied."
+    )
 
 
 def test_a_refused_token_is_explained(monkeypatch):
     """Cloud Run answers a token it refuses with an HTML 403 before the wizard sees the request."""
+
     def cloud_run(environ, start_response):
         start_response("403 Forbidden", [("Content-Type", "text/html")])
         return [b"<html><body>Error: Forbidden</body></html>"]
@@ -218,24 +290,42 @@ def test_a_refused_token_is_explained(monkeypatch):
     result = CliRunner().invoke(cli, ["--url", url, "connections", "list"])
     http.shutdown()
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: {url} answered 403 without JSON: is the token for this URL? "
-                             '(pass --token "$(gcloud auth print-identity-token)" or set ETL_WIZARD_TOKEN to it)\n')
+    assert result.stderr == (
+        f"Error: {url} answered 403 without JSON: is the token for this URL? "
+        '(pass --token "$(gcloud auth print-identity-token)" or set ETL_WIZARD_TOKEN to it)\n'
+    )
 
 
 def test_a_bad_job_file_changes_nothing(etl, postgres_db, tmp_path, client):
     jobs_yaml = tmp_path / "jobs.yaml"
     jobs_yaml.write_text("jobs:\n  orders:\n    connection: test pg\n    schedul: {type: daily}\n")
     typo = etl("jobs", "apply", str(jobs_yaml))
-    assert (typo.exit_code, typo.stderr.splitlines()[0]) == (1, "Error: job 'orders': unknown field(s) schedul; "
-                                                               "known: " + ", ".join([
-                                                                   "connection", "schema_name", "table_name",
-                                                                   "selected_columns", "load_type", "timestamp_column",
-                                                                   "primary_key", "historical_backfill",
-                                                                   "historical_start_date", "destination",
-                                                                   "schedule"]) + ".")
+    assert (typo.exit_code, typo.stderr.splitlines()[0]) == (
+        1,
+        "Error: job 'orders': unknown field(s) schedul; "
+        "known: "
+        + ", ".join(
+            [
+                "connection",
+                "schema_name",
+                "table_name",
+                "selected_columns",
+                "load_type",
+                "timestamp_column",
+                "primary_key",
+                "historical_backfill",
+                "historical_start_date",
+                "destination",
+                "schedule",
+            ]
+        )
+        + ".",
+    )
     jobs_yaml.write_text("jobs:\n  orders:\n    connection: test pg\n    schedule: {type: daily, time: 12:30}\n")
-    assert etl("jobs", "apply", str(jobs_yaml)).stderr == \
-        "Error: job 'orders': write schedule.time in quotes ('12:30'): YAML reads it as a number.\n"
+    assert (
+        etl("jobs", "apply", str(jobs_yaml)).stderr
+        == "Error: job 'orders': write schedule.time in quotes ('12:30'): YAML reads it as a number.\n"
+    )
     jobs_yaml.write_text(job_file(postgres_db, "cli_nowhere").replace("test pg", "elsewhere", 1))
     missing = etl("jobs", "apply", str(jobs_yaml))
     assert missing.stderr == "Error: job 'orders': no connection is named 'test pg' in the file or the wizard.\n"
@@ -254,8 +344,9 @@ def test_apply_reconnects_a_job_and_asks_for_a_new_password(etl, postgres_db, tm
     assert etl("jobs", "apply", str(jobs_yaml)).exit_code == 0
 
     document = yaml.safe_load(job_file(postgres_db, dataset))
-    document["connections"]["rotated"] = {k: v for k, v in document["connections"]["test pg"].items()
-                                          if k != "password_env"}  # no variable: apply asks for it
+    document["connections"]["rotated"] = {
+        k: v for k, v in document["connections"]["test pg"].items() if k != "password_env"
+    }  # no variable: apply asks for it
     document["jobs"]["orders"]["connection"] = "rotated"
     jobs_yaml.write_text(yaml.safe_dump(document, sort_keys=False))
     rotated = etl("jobs", "apply", str(jobs_yaml), input=PASSWORD + "\n")
@@ -263,12 +354,16 @@ def test_apply_reconnects_a_job_and_asks_for_a_new_password(etl, postgres_db, tm
     assert rotated.stderr == "Password for connection rotated (empty for none): \n"
     lines = rotated.stdout.splitlines()
     assert lines[0] == "connection test pg: no change" and lines[1].startswith("connection rotated: created")
-    assert lines[2:] == ["job orders: updated (connection)",
-                         "Applied: 1 created, 1 updated, 1 unchanged, 0 not applied."]
+    assert lines[2:] == [
+        "job orders: updated (connection)",
+        "Applied: 1 created, 1 updated, 1 unchanged, 0 not applied.",
+    ]
     connections = {c["name"]: c["id"] for c in client.get("/api/connections/").get_json()["connections"]}
     assert client.get("/api/etl/jobs/").get_json()["jobs"][0]["connection_id"] == connections["rotated"]
-    assert etl("jobs", "apply", str(jobs_yaml)).stdout.splitlines()[-1] == \
-        "Applied: 0 created, 0 updated, 3 unchanged, 0 not applied."
+    assert (
+        etl("jobs", "apply", str(jobs_yaml)).stdout.splitlines()[-1]
+        == "Applied: 0 created, 0 updated, 3 unchanged, 0 not applied."
+    )
 
 
 def test_the_console_script(server):
@@ -278,9 +373,11 @@ def test_the_console_script(server):
     shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and "connections" in shown.stdout and "jobs" in shown.stdout
     url, _ = server
-    listed = subprocess.run([str(script), "--url", url, "jobs", "list", "--json"], capture_output=True, text=True,
-                            timeout=60)
+    listed = subprocess.run(
+        [str(script), "--url", url, "jobs", "list", "--json"], capture_output=True, text=True, timeout=60
+    )
     assert (listed.returncode, listed.stdout) == (0, "[]\n")
-    refused = subprocess.run([str(script), "--url", url, "runs", "list", "nope"], capture_output=True, text=True,
-                             timeout=60)
+    refused = subprocess.run(
+        [str(script), "--url", url, "runs", "list", "nope"], capture_output=True, text=True, timeout=60
+    )
     assert (refused.returncode, refused.stderr) == (1, "Error: No job has the id or name 'nope'.\n")

@@ -16,13 +16,18 @@ SERVICE = "google.cloud.scheduler.v1.CloudScheduler"
 
 def unary(requests: list, name: str, request_type, respond):
     """A gRPC method that records its request and answers with respond(request, context)."""
+
     def call(request, context):
         requests.append((name, request))
         return respond(request, context)
+
     return grpc.unary_unary_rpc_method_handler(
-        call, request_deserializer=request_type.deserialize,
-        response_serializer=lambda m: m.SerializeToString() if hasattr(m, "SerializeToString")
-        else type(m).serialize(m))
+        call,
+        request_deserializer=request_type.deserialize,
+        response_serializer=lambda m: (
+            m.SerializeToString() if hasattr(m, "SerializeToString") else type(m).serialize(m)
+        ),
+    )
 
 
 class SchedulerDouble:
@@ -34,13 +39,20 @@ class SchedulerDouble:
 
     def handler(self):
         r = self.requests
-        return grpc.method_handlers_generic_handler(SERVICE, {
-            "CreateJob": unary(r, "CreateJob", scheduler_v1.CreateJobRequest, self.create),
-            "UpdateJob": unary(r, "UpdateJob", scheduler_v1.UpdateJobRequest, self.update),
-            "PauseJob": unary(r, "PauseJob", scheduler_v1.PauseJobRequest, self.state(scheduler_v1.Job.State.PAUSED)),
-            "ResumeJob": unary(r, "ResumeJob", scheduler_v1.ResumeJobRequest, self.state(scheduler_v1.Job.State.ENABLED)),
-            "DeleteJob": unary(r, "DeleteJob", scheduler_v1.DeleteJobRequest, self.delete),
-        })
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "CreateJob": unary(r, "CreateJob", scheduler_v1.CreateJobRequest, self.create),
+                "UpdateJob": unary(r, "UpdateJob", scheduler_v1.UpdateJobRequest, self.update),
+                "PauseJob": unary(
+                    r, "PauseJob", scheduler_v1.PauseJobRequest, self.state(scheduler_v1.Job.State.PAUSED)
+                ),
+                "ResumeJob": unary(
+                    r, "ResumeJob", scheduler_v1.ResumeJobRequest, self.state(scheduler_v1.Job.State.ENABLED)
+                ),
+                "DeleteJob": unary(r, "DeleteJob", scheduler_v1.DeleteJobRequest, self.delete),
+            },
+        )
 
     def create(self, request, context):
         job = scheduler_v1.Job(request.job)
@@ -62,12 +74,14 @@ class SchedulerDouble:
                 context.abort(grpc.StatusCode.NOT_FOUND, "job not found")
             self.jobs[request.name].state = value
             return self.jobs[request.name]
+
         return change
 
     def delete(self, request, context):
         if self.jobs.pop(request.name, None) is None:
             context.abort(grpc.StatusCode.NOT_FOUND, "job not found")
         from google.protobuf import empty_pb2
+
         return empty_pb2.Empty()
 
 
@@ -79,7 +93,8 @@ def scheduler_double():
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     client = scheduler_v1.CloudSchedulerClient(
-        transport=CloudSchedulerGrpcTransport(channel=grpc.insecure_channel(f"127.0.0.1:{port}")))
+        transport=CloudSchedulerGrpcTransport(channel=grpc.insecure_channel(f"127.0.0.1:{port}"))
+    )
     yield double, CloudScheduler("my-project", "europe-west1", "etl-run-job", client=client)
     server.stop(None)
 
@@ -174,12 +189,15 @@ class SecretManagerDouble:
             return empty_pb2.Empty()
 
         r = self.requests
-        return grpc.method_handlers_generic_handler(self.SERVICE, {
-            "CreateSecret": unary(r, "CreateSecret", sm.CreateSecretRequest, create),
-            "AddSecretVersion": unary(r, "AddSecretVersion", sm.AddSecretVersionRequest, add),
-            "AccessSecretVersion": unary(r, "AccessSecretVersion", sm.AccessSecretVersionRequest, access),
-            "DeleteSecret": unary(r, "DeleteSecret", sm.DeleteSecretRequest, delete),
-        })
+        return grpc.method_handlers_generic_handler(
+            self.SERVICE,
+            {
+                "CreateSecret": unary(r, "CreateSecret", sm.CreateSecretRequest, create),
+                "AddSecretVersion": unary(r, "AddSecretVersion", sm.AddSecretVersionRequest, add),
+                "AccessSecretVersion": unary(r, "AccessSecretVersion", sm.AccessSecretVersionRequest, access),
+                "DeleteSecret": unary(r, "DeleteSecret", sm.DeleteSecretRequest, delete),
+            },
+        )
 
 
 def test_secret_manager_store_requests():
@@ -198,7 +216,8 @@ def test_secret_manager_store_requests():
     server.start()
     try:
         client = sm.SecretManagerServiceClient(
-            transport=SecretManagerServiceGrpcTransport(channel=grpc.insecure_channel(f"127.0.0.1:{port}")))
+            transport=SecretManagerServiceGrpcTransport(channel=grpc.insecure_channel(f"127.0.0.1:{port}"))
+        )
         store = SecretManagerStore("my-project", client=client)
         store.put("etl-connection-abc", "s3cret")
         store.put("etl-connection-abc", "")  # rotated to an empty password: a new version

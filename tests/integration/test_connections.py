@@ -41,8 +41,13 @@ def test_create_list_test_delete(client, postgres_db):
     assert response.status_code == 201
     connection = response.get_json()["connection"]
     assert {k: connection[k] for k in ("name", "type", "host", "port", "database", "user")} == {
-        "name": "Warehouse PG", "type": "postgresql", "host": "127.0.0.1", "port": 5432,
-        "database": postgres_db["database"], "user": "postgres"}
+        "name": "Warehouse PG",
+        "type": "postgresql",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "database": postgres_db["database"],
+        "user": "postgres",
+    }
     assert "password" not in connection
 
     listed = client.get("/api/connections/").get_json()["connections"]
@@ -67,12 +72,17 @@ def test_password_never_leaves_the_secret_store(client, stack, settings, mysql_u
     tested = client.post(f"/api/connections/{cid}/test/")
     assert tested.status_code == 200, tested.get_json()
     bodies.append(tested.get_data(as_text=True))
-    preview = client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                          json={"schema_name": mysql_user["database"], "table_name": "composite_pk"})
+    preview = client.post(
+        f"/api/connections/{cid}/fetch-table-preview/",
+        json={"schema_name": mysql_user["database"], "table_name": "composite_pk"},
+    )
     assert preview.status_code == 200 and preview.get_json()["total_rows"] == 2
     bodies.append(preview.get_data(as_text=True))
-    bodies.append(client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                              json={"schema_name": "nope", "table_name": "nope"}).get_data(as_text=True))
+    bodies.append(
+        client.post(
+            f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": "nope", "table_name": "nope"}
+        ).get_data(as_text=True)
+    )
 
     stored = json.dumps(stack.store.list("connections"))
     escaped = json.dumps(PASSWORD)[1:-1]
@@ -97,7 +107,9 @@ def test_wrong_password_is_a_clear_auth_error(client, mysql_user, caplog):
 
 
 def test_unknown_postgres_role_is_an_auth_error(client, postgres_db):
-    cid = create(client, name="PG", type="postgresql", **{**postgres_db, "user": "no_such_role"}).get_json()["connection"]["id"]
+    cid = create(client, name="PG", type="postgresql", **{**postgres_db, "user": "no_such_role"}).get_json()[
+        "connection"
+    ]["id"]
     response = client.post(f"/api/connections/{cid}/test/")
     assert response.status_code == 401
     assert 'role "no_such_role" does not exist' in response.get_json()["message"]
@@ -112,7 +124,9 @@ def closed_port():
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])
 def test_refused_port_is_502_naming_the_connection(client, kind):
     port = closed_port()
-    cid = create(client, name="Gone", type=kind, host="127.0.0.1", port=port, database="x", user="u").get_json()["connection"]["id"]
+    cid = create(client, name="Gone", type=kind, host="127.0.0.1", port=port, database="x", user="u").get_json()[
+        "connection"
+    ]["id"]
     response = client.post(f"/api/connections/{cid}/test/")
     assert response.status_code == 502
     assert response.get_json()["message"].startswith("connection 'Gone': cannot reach")
@@ -148,7 +162,9 @@ def silent_server():
 
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])
 def test_silent_server_is_502_within_seconds(client, kind, silent_server):
-    cid = create(client, name="Hung", type=kind, host="127.0.0.1", port=silent_server, database="x", user="u").get_json()["connection"]["id"]
+    cid = create(
+        client, name="Hung", type=kind, host="127.0.0.1", port=silent_server, database="x", user="u"
+    ).get_json()["connection"]["id"]
     started = time.monotonic()
     response = client.post(f"/api/connections/{cid}/test/")
     elapsed = time.monotonic() - started
@@ -157,20 +173,23 @@ def test_silent_server_is_502_within_seconds(client, kind, silent_server):
     assert elapsed < 10
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"type": "postgresql", "host": "h", "database": "d", "user": "u"}, "name"),
-    ({"name": "x", "type": "oracle"}, "type"),
-    ({"name": "x", "type": "postgresql", "database": "d", "user": "u"}, "host"),
-    ({"name": "x", "type": "postgresql", "host": "h; rm -rf /", "database": "d", "user": "u"}, "host"),
-    ({"name": "x", "type": "mysql", "host": "h", "port": 70000, "database": "d", "user": "u"}, "port"),
-    ({"name": "x", "type": "mysql", "host": "h", "port": "3306x", "database": "d", "user": "u"}, "port"),
-    ({"name": "x", "type": "mysql", "host": "h", "user": "u"}, "database"),
-    ({"name": "x", "type": "mysql", "host": "h", "database": "d"}, "user"),
-    ({"name": "x", "type": "postgresql", "host": "h", "database": "d", "user": "u", "password": 5}, "password"),
-    ({"name": "x", "type": "bigquery"}, "project"),
-    ({"name": "x", "type": "bigquery", "project": "Not A Project"}, "project"),
-    ([1, 2], "body"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"type": "postgresql", "host": "h", "database": "d", "user": "u"}, "name"),
+        ({"name": "x", "type": "oracle"}, "type"),
+        ({"name": "x", "type": "postgresql", "database": "d", "user": "u"}, "host"),
+        ({"name": "x", "type": "postgresql", "host": "h; rm -rf /", "database": "d", "user": "u"}, "host"),
+        ({"name": "x", "type": "mysql", "host": "h", "port": 70000, "database": "d", "user": "u"}, "port"),
+        ({"name": "x", "type": "mysql", "host": "h", "port": "3306x", "database": "d", "user": "u"}, "port"),
+        ({"name": "x", "type": "mysql", "host": "h", "user": "u"}, "database"),
+        ({"name": "x", "type": "mysql", "host": "h", "database": "d"}, "user"),
+        ({"name": "x", "type": "postgresql", "host": "h", "database": "d", "user": "u", "password": 5}, "password"),
+        ({"name": "x", "type": "bigquery"}, "project"),
+        ({"name": "x", "type": "bigquery", "project": "Not A Project"}, "project"),
+        ([1, 2], "body"),
+    ],
+)
 def test_bad_fields_are_400_naming_the_field(client, body, field):
     response = client.post("/api/connections/", json=body)
     assert response.status_code == 400
@@ -188,9 +207,12 @@ def test_a_body_that_is_not_a_json_object_is_400(client):
 
 
 def test_unknown_connection_is_404_everywhere(client):
-    for method, path in [("post", "/api/connections/nope/test/"), ("get", "/api/connections/nope/tables/"),
-                         ("delete", "/api/connections/nope/"),
-                         ("post", "/api/connections/nope/fetch-table-preview/")]:
+    for method, path in [
+        ("post", "/api/connections/nope/test/"),
+        ("get", "/api/connections/nope/tables/"),
+        ("delete", "/api/connections/nope/"),
+        ("post", "/api/connections/nope/fetch-table-preview/"),
+    ]:
         response = getattr(client, method)(path, json={"schema_name": "public", "table_name": "t"})
         assert response.status_code == 404, path
         assert response.get_json() == {"status": "error", "message": "connection nope does not exist", "details": []}
@@ -201,23 +223,33 @@ def test_injection_in_identifiers_executes_nothing(client, postgres_db, mysql_db
     db = postgres_db if kind == "postgresql" else mysql_db
     schema = "public" if kind == "postgresql" else mysql_db["database"]
     cid = create(client, name="src", type=kind, **db).get_json()["connection"]["id"]
-    for table in ["empty_table; DROP TABLE no_pk", 'empty_table"; DROP TABLE no_pk; --',
-                  "empty_table`; DROP TABLE no_pk; --", "no_pk' OR '1'='1", "empty_table /* */"]:
-        response = client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                               json={"schema_name": schema, "table_name": table})
+    for table in [
+        "empty_table; DROP TABLE no_pk",
+        'empty_table"; DROP TABLE no_pk; --',
+        "empty_table`; DROP TABLE no_pk; --",
+        "no_pk' OR '1'='1",
+        "empty_table /* */",
+    ]:
+        response = client.post(
+            f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": schema, "table_name": table}
+        )
         assert response.status_code == 404, table
         assert response.get_json()["message"] == f"table {schema}.{table} does not exist in connection 'src'"
-    still_there = client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                              json={"schema_name": schema, "table_name": "no_pk"})
+    still_there = client.post(
+        f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": schema, "table_name": "no_pk"}
+    )
     assert still_there.get_json()["total_rows"] == 2
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"table_name": "t"}, "schema_name"),
-    ({"schema_name": "public"}, "table_name"),
-    ({"schema_name": "public", "table_name": 7}, "table_name"),
-    ({"schema_name": ["public"], "table_name": "t"}, "schema_name"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"table_name": "t"}, "schema_name"),
+        ({"schema_name": "public"}, "table_name"),
+        ({"schema_name": "public", "table_name": 7}, "table_name"),
+        ({"schema_name": ["public"], "table_name": "t"}, "schema_name"),
+    ],
+)
 def test_preview_payload_errors_name_the_field(client, postgres_db, body, field):
     cid = create(client, name="src", type="postgresql", **postgres_db).get_json()["connection"]["id"]
     response = client.post(f"/api/connections/{cid}/fetch-table-preview/", json=body)

@@ -8,21 +8,33 @@ import pytest
 from etlwizard.run.engine import run_job
 
 
-@pytest.mark.parametrize("kind, arrays", [("postgresql", True), ("postgresql", False), ("mysql", False)],
-                         ids=["postgresql-row-path", "postgresql-copy-path", "mysql"])
+@pytest.mark.parametrize(
+    "kind, arrays",
+    [("postgresql", True), ("postgresql", False), ("mysql", False)],
+    ids=["postgresql-row-path", "postgresql-copy-path", "mysql"],
+)
 def test_all_types_arrive_exactly(client, stack, connect, postgres_db, mysql_db, kind, arrays):
     """PostgreSQL tables with array columns take the row path; the others PostgreSQL's COPY path."""
     db = postgres_db if kind == "postgresql" else mysql_db
     schema = "public" if kind == "postgresql" else mysql_db["database"]
     cid = connect(kind, db, "src")
-    preview = client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                          json={"schema_name": schema, "table_name": "all_types"}).get_json()
+    preview = client.post(
+        f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": schema, "table_name": "all_types"}
+    ).get_json()
     names = [c["name"] for c in preview["columns"] if arrays or c["mode"] != "REPEATED"]
     dataset = f"x_{uuid.uuid4().hex[:10]}"
-    response = client.post("/api/etl/jobs/", json={
-        "name": "all types", "connection_id": cid, "schema_name": schema, "table_name": "all_types",
-        "selected_columns": names, "load_type": "catalog",
-        "destination": {"mode": "new", "dataset": dataset, "table": "all_types"}})
+    response = client.post(
+        "/api/etl/jobs/",
+        json={
+            "name": "all types",
+            "connection_id": cid,
+            "schema_name": schema,
+            "table_name": "all_types",
+            "selected_columns": names,
+            "load_type": "catalog",
+            "destination": {"mode": "new", "dataset": dataset, "table": "all_types"},
+        },
+    )
     assert response.status_code == 201, response.get_json()
     job = response.get_json()["job"]
     run = run_job(stack, job["id"]).to_doc()
@@ -32,7 +44,8 @@ def test_all_types_arrive_exactly(client, stack, connect, postgres_db, mysql_db,
     types = {c["name"]: c["bigquery_type"] if c["mode"] != "REPEATED" else "ARRAY" for c in preview["columns"]}
     mismatches = [
         (name, source_row[name], row[name])
-        for source_row, row in zip(preview["sample_rows"], landed) for name in names
+        for source_row, row in zip(preview["sample_rows"], landed, strict=True)
+        for name in names
         if not same(types[name], source_row[name], row[name])
     ]
     assert mismatches == [], "\n".join(map(repr, mismatches))

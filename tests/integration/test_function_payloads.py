@@ -23,9 +23,12 @@ POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 @pytest.fixture
 def function_env(monkeypatch, settings):
     """What the deployed functions read from their environment, pointed at the test's stack."""
-    for name, value in {"ETL_STACK": "embedded", "ETL_PROJECT": settings.project,
-                        "ETL_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
-                        "ETL_DATA_DIR": str(settings.data_dir)}.items():
+    for name, value in {
+        "ETL_STACK": "embedded",
+        "ETL_PROJECT": settings.project,
+        "ETL_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
+        "ETL_DATA_DIR": str(settings.data_dir),
+    }.items():
         monkeypatch.setenv(name, value)
 
 
@@ -37,12 +40,15 @@ def shop_db():
     admin.run(f'CREATE DATABASE "{name}"')
     try:
         db = pg8000.native.Connection(database=name, **POSTGRES)
-        db.run("CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2), "
-               "status text, updated_at timestamptz NOT NULL)")
+        db.run(
+            "CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2), "
+            "status text, updated_at timestamptz NOT NULL)"
+        )
         now = datetime.now(timezone.utc)
         for order_id, days_ago in ((1, 40), (2, 3), (3, 1)):  # the example backfills the last 30 days
-            db.run("INSERT INTO orders VALUES (:id, 7, 19.99, 'paid', :at)", id=order_id,
-                   at=now - timedelta(days=days_ago))
+            db.run(
+                "INSERT INTO orders VALUES (:id, 7, 19.99, 'paid', :at)", id=order_id, at=now - timedelta(days=days_ago)
+            )
         db.close()
         yield {**POSTGRES, "database": name}
     finally:
@@ -68,22 +74,31 @@ def test_each_example_payload_does_what_the_readme_says(function_env, client, sh
     connection_id = connection.get_json()["connection"]["id"]
 
     preview = http_function("preview_table").post(
-        "/", data=example("preview_table", CONNECTION_ID=connection_id), content_type="application/json")
+        "/", data=example("preview_table", CONNECTION_ID=connection_id), content_type="application/json"
+    )
     assert preview.status_code == 200, preview.get_json()
     table = preview.get_json()
     assert [c["name"] for c in table["columns"]] == ["order_id", "customer_id", "amount", "status", "updated_at"]
     assert (table["total_rows"], table["recommended_primary_key"], table["recommended_timestamp_column"]) == (
-        3, ["order_id"], "updated_at")
+        3,
+        ["order_id"],
+        "updated_at",
+    )
 
     created = http_function("create_job").post(
-        "/", data=example("create_job", CONNECTION_ID=connection_id), content_type="application/json")
+        "/", data=example("create_job", CONNECTION_ID=connection_id), content_type="application/json"
+    )
     assert created.status_code == 201, created.get_json()
     job = created.get_json()["job"]
     assert (job["name"], job["destination"], job["cron"]) == (
-        "Shop orders", {"mode": "new", "dataset": "shop", "table": "orders"}, "0 2 * * *")
+        "Shop orders",
+        {"mode": "new", "dataset": "shop", "table": "orders"},
+        "0 2 * * *",
+    )
 
     report = http_function("validate_schema").post(
-        "/", data=example("validate_schema"), content_type="application/json")
+        "/", data=example("validate_schema"), content_type="application/json"
+    )
     assert report.status_code == 200
     assert report.get_json()["compatible"] is True
     assert [c["name"] for c in report.get_json()["can_alter"]] == ["coupon"]  # the one column the table lacks
@@ -91,8 +106,10 @@ def test_each_example_payload_does_what_the_readme_says(function_env, client, sh
     # run_job as deployed: Pub/Sub pushes the message (the example is its data) to the function ...
     data = base64.b64encode(example("run_job", JOB_ID=job["id"])).decode()
     run = functions_framework.create_app("run_job", MAIN, "cloudevent").test_client()
-    push = {"message": {"data": data, "messageId": "1", "attributes": {"job_id": job["id"]}},
-            "subscription": "projects/my-project/subscriptions/etl-run-job-run-job"}
+    push = {
+        "message": {"data": data, "messageId": "1", "attributes": {"job_id": job["id"]}},
+        "subscription": "projects/my-project/subscriptions/etl-run-job-run-job",
+    }
     assert run.post("/", json=push).status_code == 200
     runs = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
     assert [(r["status"], r["rows"], r["trigger"]) for r in runs] == [("succeeded", 2, "manual")]
@@ -100,9 +117,15 @@ def test_each_example_payload_does_what_the_readme_says(function_env, client, sh
     assert [row["order_id"] for row in loaded["rows"]] == [2, 3]
 
     # ... or `gcloud functions call run-job --cloud-event=...` sends it as a CloudEvent.
-    event = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "specversion": "1.0",
-                        "source": "//pubsub.googleapis.com/projects/my-project/topics/etl-run-job", "id": "2"},
-                       {"message": {"data": data}})
+    event = CloudEvent(
+        {
+            "type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "specversion": "1.0",
+            "source": "//pubsub.googleapis.com/projects/my-project/topics/etl-run-job",
+            "id": "2",
+        },
+        {"message": {"data": data}},
+    )
     headers, body = to_structured(event)
     assert run.post("/", headers=headers, data=body).status_code == 200
     runs = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]

@@ -15,9 +15,12 @@ MAIN = str(Path(__file__).parents[2] / "functions" / "main.py")
 
 @pytest.fixture
 def function_env(monkeypatch, settings):
-    for name, value in {"ETL_STACK": "embedded", "ETL_PROJECT": settings.project,
-                        "ETL_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
-                        "ETL_DATA_DIR": str(settings.data_dir)}.items():
+    for name, value in {
+        "ETL_STACK": "embedded",
+        "ETL_PROJECT": settings.project,
+        "ETL_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
+        "ETL_DATA_DIR": str(settings.data_dir),
+    }.items():
         monkeypatch.setenv(name, value)
 
 
@@ -26,17 +29,21 @@ def test_preview_function_answers_as_the_wizard_route(function_env, client, pg):
     function = functions_framework.create_app("preview_table", MAIN, "http").test_client()
     response = function.post("/", json={"connection_id": cid, "schema_name": "public", "table_name": "composite_pk"})
     assert response.status_code == 200
-    route = client.post(f"/api/connections/{cid}/fetch-table-preview/",
-                        json={"schema_name": "public", "table_name": "composite_pk"})
+    route = client.post(
+        f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": "public", "table_name": "composite_pk"}
+    )
     assert response.get_json() == route.get_json()
     assert response.get_json()["recommended_primary_key"] == ["region", "order_no"]
 
 
-@pytest.mark.parametrize("body, status, field", [
-    ({"schema_name": "public", "table_name": "t"}, 400, "connection_id"),
-    ({"connection_id": "nope", "schema_name": "public", "table_name": "t"}, 404, None),
-    (None, 400, "body"),
-])
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ({"schema_name": "public", "table_name": "t"}, 400, "connection_id"),
+        ({"connection_id": "nope", "schema_name": "public", "table_name": "t"}, 404, None),
+        (None, 400, "body"),
+    ],
+)
 def test_preview_function_rejects_bad_requests(function_env, body, status, field):
     function = functions_framework.create_app("preview_table", MAIN, "http").test_client()
     response = function.post("/", json=body) if body is not None else function.post("/", data="x")
@@ -52,32 +59,64 @@ def test_create_job_validate_and_run_job_functions(function_env, client, pg, sta
     cid = pg
     dataset = f"f_{uuid.uuid4().hex[:8]}"
     create = functions_framework.create_app("create_job", MAIN, "http").test_client()
-    response = create.post("/", json={
-        "name": "fn", "connection_id": cid, "schema_name": "public", "table_name": "composite_pk",
-        "selected_columns": ["region", "order_no", "amount"], "load_type": "catalog",
-        "destination": {"mode": "new", "dataset": dataset, "table": "orders"}})
+    response = create.post(
+        "/",
+        json={
+            "name": "fn",
+            "connection_id": cid,
+            "schema_name": "public",
+            "table_name": "composite_pk",
+            "selected_columns": ["region", "order_no", "amount"],
+            "load_type": "catalog",
+            "destination": {"mode": "new", "dataset": dataset, "table": "orders"},
+        },
+    )
     assert response.status_code == 201, response.get_json()
     job_id = response.get_json()["job"]["id"]
 
     validate = functions_framework.create_app("validate_schema", MAIN, "http").test_client()
-    report = validate.post("/", json={"destination_table": f"{dataset}.orders",
-                                      "source_columns": [{"name": "region", "bigquery_type": "INT64"}]}).get_json()
+    report = validate.post(
+        "/",
+        json={
+            "destination_table": f"{dataset}.orders",
+            "source_columns": [{"name": "region", "bigquery_type": "INT64"}],
+        },
+    ).get_json()
     assert report["compatible"] is False
-    assert report["warnings"][0] == "Column region: source INT64 into STRING is a widening conversion: values are loaded as their text."
-    assert report["errors"] == ["Column order_no (INT64, REQUIRED) is not in the source, and the table requires a value in it."]
+    assert (
+        report["warnings"][0]
+        == "Column region: source INT64 into STRING is a widening conversion: values are loaded as their text."
+    )
+    assert report["errors"] == [
+        "Column order_no (INT64, REQUIRED) is not in the source, and the table requires a value in it."
+    ]
 
     run = functions_framework.create_app("run_job", MAIN, "cloudevent").test_client()
-    message = {"message": {"data": base64.b64encode(json.dumps({"job_id": job_id, "trigger": "schedule"}).encode()).decode(),
-                           "messageId": "1", "attributes": {"job_id": job_id}},
-               "subscription": "projects/p/subscriptions/run-job"}
-    event = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub/test",
-                        "specversion": "1.0", "id": "1"}, message)
+    message = {
+        "message": {
+            "data": base64.b64encode(json.dumps({"job_id": job_id, "trigger": "schedule"}).encode()).decode(),
+            "messageId": "1",
+            "attributes": {"job_id": job_id},
+        },
+        "subscription": "projects/p/subscriptions/run-job",
+    }
+    event = CloudEvent(
+        {
+            "type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "source": "//pubsub/test",
+            "specversion": "1.0",
+            "id": "1",
+        },
+        message,
+    )
     headers, body = to_structured(event)
     assert run.post("/", headers=headers, data=body).status_code == 200
     runs = client.get(f"/api/etl/jobs/{job_id}/runs/").get_json()["runs"]
     assert [(r["status"], r["rows"], r["trigger"]) for r in runs] == [("succeeded", 2, "schedule")]
 
-    unknown = CloudEvent(dict(event.get_attributes()), {"message": {"data": base64.b64encode(b'{"job_id": "nope"}').decode()}})
+    unknown = CloudEvent(
+        dict(event.get_attributes()), {"message": {"data": base64.b64encode(b'{"job_id": "nope"}').decode()}}
+    )
     headers, body = to_structured(unknown)
     assert run.post("/", headers=headers, data=body).status_code == 200  # terminal: acknowledged, not retried
 
@@ -114,33 +153,48 @@ def test_the_wizard_calls_the_etl_api_function_over_http_with_id_tokens(etl_api_
     created = wizard.post("/api/connections/", json={"name": "pg", "type": "postgresql", **postgres_db})
     assert created.status_code == 201
     cid = created.get_json()["connection"]["id"]
-    preview = wizard.post(f"/api/connections/{cid}/fetch-table-preview/",
-                          json={"schema_name": "public", "table_name": "composite_pk"})
+    preview = wizard.post(
+        f"/api/connections/{cid}/fetch-table-preview/", json={"schema_name": "public", "table_name": "composite_pk"}
+    )
     assert preview.status_code == 200 and preview.get_json()["recommended_primary_key"] == ["region", "order_no"]
     dataset = f"h_{uuid.uuid4().hex[:8]}"
-    job = wizard.post("/api/etl/jobs/", json={
-        "name": "over http", "connection_id": cid, "schema_name": "public", "table_name": "composite_pk",
-        "selected_columns": ["region", "order_no"], "load_type": "catalog",
-        "destination": {"mode": "new", "dataset": dataset, "table": "t"}})
+    job = wizard.post(
+        "/api/etl/jobs/",
+        json={
+            "name": "over http",
+            "connection_id": cid,
+            "schema_name": "public",
+            "table_name": "composite_pk",
+            "selected_columns": ["region", "order_no"],
+            "load_type": "catalog",
+            "destination": {"mode": "new", "dataset": dataset, "table": "t"},
+        },
+    )
     assert job.status_code == 201
-    report = wizard.post("/api/etl/validate-schema-compatibility/", json={
-        "destination_table": f"{dataset}.t", "source_columns": [{"name": "region", "bigquery_type": "STRING"}]})
+    report = wizard.post(
+        "/api/etl/validate-schema-compatibility/",
+        json={"destination_table": f"{dataset}.t", "source_columns": [{"name": "region", "bigquery_type": "STRING"}]},
+    )
     assert report.get_json()["errors"] == [
-        "Column order_no (INT64, REQUIRED) is not in the source, and the table requires a value in it."]
+        "Column order_no (INT64, REQUIRED) is not in the source, and the table requires a value in it."
+    ]
     missing = wizard.get("/api/etl/jobs/nope/")
     assert (missing.status_code, missing.get_json()["message"]) == (404, "job nope does not exist")
 
-    assert [path for path, _ in seen] == ["/api/connections/", f"/api/connections/{cid}/fetch-table-preview/",
-                                          "/api/etl/jobs/", "/api/etl/validate-schema-compatibility/",
-                                          "/api/etl/jobs/nope/"]
+    assert [path for path, _ in seen] == [
+        "/api/connections/",
+        f"/api/connections/{cid}/fetch-table-preview/",
+        "/api/etl/jobs/",
+        "/api/etl/validate-schema-compatibility/",
+        "/api/etl/jobs/nope/",
+    ]
     assert all(token == f"Bearer id-token-for {url}" for _, token in seen)
 
 
 def test_an_unreachable_function_is_a_readable_502(settings):
+    from etlwizard.emulator import free_port
     from web.app import create_app
     from web.client import ApiProxy
-
-    from etlwizard.emulator import free_port
 
     proxy = ApiProxy(f"http://127.0.0.1:{free_port()}", token_source=lambda a: "t", timeout=5)
     wizard = create_app(settings=settings, proxy=proxy).test_client()

@@ -22,26 +22,31 @@ def stack(request, settings):
     from etlwizard.store.firestore import FirestoreStore
 
     project = f"jobs-{uuid.uuid4().hex[:8]}"
-    return Stack(settings, run_handler=handle_message, store=FirestoreStore(project, firestore.Client(project=project,
-                                                                          credentials=AnonymousCredentials())))
-
-
-
-
+    return Stack(
+        settings,
+        run_handler=handle_message,
+        store=FirestoreStore(project, firestore.Client(project=project, credentials=AnonymousCredentials())),
+    )
 
 
 @pytest.fixture
 def job_body(pg, dataset):
     def make(**overrides):
         body = {
-            "name": "Orders", "connection_id": pg, "schema_name": "public", "table_name": "composite_pk",
+            "name": "Orders",
+            "connection_id": pg,
+            "schema_name": "public",
+            "table_name": "composite_pk",
             "selected_columns": ["region", "order_no", "amount", "modified_at"],
-            "load_type": "transactional", "timestamp_column": "modified_at", "historical_backfill": "all",
+            "load_type": "transactional",
+            "timestamp_column": "modified_at",
+            "historical_backfill": "all",
             "destination": {"mode": "new", "dataset": dataset, "table": "orders"},
             "schedule": {"type": "daily", "time": "02:30", "timezone": "Europe/Berlin"},
         }
         body.update(overrides)
         return body
+
     return make
 
 
@@ -77,9 +82,13 @@ def test_create_transactional_job_makes_the_destination_table(client, job_body, 
 
 
 def test_catalog_job_has_no_cursor_and_no_partitioning(client, job_body, dataset):
-    job = create(client, job_body(load_type="catalog", timestamp_column=None,
-                                  schedule={"type": "manual"}))["job"]
-    assert (job["timestamp_column"], job["historical_start_date"], job["cron"], job["next_runs"]) == (None, None, None, [])
+    job = create(client, job_body(load_type="catalog", timestamp_column=None, schedule={"type": "manual"}))["job"]
+    assert (job["timestamp_column"], job["historical_start_date"], job["cron"], job["next_runs"]) == (
+        None,
+        None,
+        None,
+        [],
+    )
     table = client.get(f"/api/etl/datasets/{dataset}/tables/orders/").get_json()["table"]
     assert table["partition_field"] is None
 
@@ -92,25 +101,40 @@ def test_table_name_clash_is_409_and_keeps_the_table(client, job_body, dataset):
     assert len(client.get("/api/etl/jobs/").get_json()["jobs"]) == 1
 
 
-@pytest.mark.parametrize("overrides, field, words", [
-    ({"load_type": "incremental"}, "load_type", "transactional or catalog"),
-    ({"timestamp_column": None}, "timestamp_column", "is required for a transactional load"),
-    ({"timestamp_column": "amount"}, "timestamp_column", "not a timestamp or date"),
-    ({"timestamp_column": "nope"}, "timestamp_column", "'nope' is not in public.composite_pk"),
-    ({"selected_columns": ["region", "order_no", "amount"]}, "timestamp_column", "must be one of the selected"),
-    ({"selected_columns": ["region", "ghost", "modified_at"]}, "selected_columns", "'ghost' is not in"),
-    ({"selected_columns": []}, "selected_columns", "non-empty list"),
-    ({"primary_key": ["region", "nope"]}, "primary_key", "'nope' is not in"),
-    ({"historical_backfill": "custom", "historical_start_date": "2999-01-01"}, "historical_start_date", "in the future"),
-    ({"historical_backfill": "custom", "historical_start_date": "01/02/2024"}, "historical_start_date", "YYYY-MM-DD"),
-    ({"historical_backfill": "last_week"}, "historical_backfill", "must be one of"),
-    ({"schedule": {"type": "cron", "cron": "61 * * * *"}}, "schedule.cron", "five-field unix cron"),
-    ({"schedule": {"type": "daily", "time": "02:30", "timezone": "Mars/Olympus"}}, "schedule.timezone", "not an IANA time zone"),
-    ({"schedule": {"type": "weekly", "time": "02:30", "day_of_week": "someday"}}, "schedule.day_of_week", "mon"),
-    ({"destination": {"mode": "replace"}}, "destination.mode", "new or existing"),
-    ({"destination": {"mode": "new", "table": "bad name; DROP"}}, "destination.table", "BigQuery table name"),
-    ({"name": ""}, "name", "is required"),
-])
+@pytest.mark.parametrize(
+    "overrides, field, words",
+    [
+        ({"load_type": "incremental"}, "load_type", "transactional or catalog"),
+        ({"timestamp_column": None}, "timestamp_column", "is required for a transactional load"),
+        ({"timestamp_column": "amount"}, "timestamp_column", "not a timestamp or date"),
+        ({"timestamp_column": "nope"}, "timestamp_column", "'nope' is not in public.composite_pk"),
+        ({"selected_columns": ["region", "order_no", "amount"]}, "timestamp_column", "must be one of the selected"),
+        ({"selected_columns": ["region", "ghost", "modified_at"]}, "selected_columns", "'ghost' is not in"),
+        ({"selected_columns": []}, "selected_columns", "non-empty list"),
+        ({"primary_key": ["region", "nope"]}, "primary_key", "'nope' is not in"),
+        (
+            {"historical_backfill": "custom", "historical_start_date": "2999-01-01"},
+            "historical_start_date",
+            "in the future",
+        ),
+        (
+            {"historical_backfill": "custom", "historical_start_date": "01/02/2024"},
+            "historical_start_date",
+            "YYYY-MM-DD",
+        ),
+        ({"historical_backfill": "last_week"}, "historical_backfill", "must be one of"),
+        ({"schedule": {"type": "cron", "cron": "61 * * * *"}}, "schedule.cron", "five-field unix cron"),
+        (
+            {"schedule": {"type": "daily", "time": "02:30", "timezone": "Mars/Olympus"}},
+            "schedule.timezone",
+            "not an IANA time zone",
+        ),
+        ({"schedule": {"type": "weekly", "time": "02:30", "day_of_week": "someday"}}, "schedule.day_of_week", "mon"),
+        ({"destination": {"mode": "replace"}}, "destination.mode", "new or existing"),
+        ({"destination": {"mode": "new", "table": "bad name; DROP"}}, "destination.table", "BigQuery table name"),
+        ({"name": ""}, "name", "is required"),
+    ],
+)
 def test_bad_fields_are_400_naming_the_field(client, job_body, overrides, field, words):
     response = client.post("/api/etl/jobs/", json=job_body(**overrides))
     assert response.status_code == 400
@@ -134,8 +158,12 @@ def test_a_source_column_named_like_the_load_metadata_is_refused(client, job_bod
     db = pg8000.native.Connection(**postgres_db)
     db.run(f"CREATE TABLE {name} (id int PRIMARY KEY, _etl_run_id text, at timestamptz NOT NULL)")
     try:
-        response = client.post("/api/etl/jobs/", json=job_body(
-            table_name=name, selected_columns=["id", "_etl_run_id", "at"], timestamp_column="at", primary_key=["id"]))
+        response = client.post(
+            "/api/etl/jobs/",
+            json=job_body(
+                table_name=name, selected_columns=["id", "_etl_run_id", "at"], timestamp_column="at", primary_key=["id"]
+            ),
+        )
         assert response.status_code == 400
         assert response.get_json()["details"][0]["field"] == "selected_columns"
         assert "'_etl_run_id': names starting with _etl_ are kept" in response.get_json()["message"]
@@ -154,22 +182,33 @@ def test_historical_backfill_choices_become_dates(client, job_body):
 
 def test_existing_destination_compatible(client, job_body, dataset):
     create(client, job_body())
-    second = create(client, job_body(name="Copy", destination={"mode": "existing", "dataset": dataset, "table": "orders"}))
+    second = create(
+        client, job_body(name="Copy", destination={"mode": "existing", "dataset": dataset, "table": "orders"})
+    )
     assert second["job"]["destination"] == {"mode": "existing", "dataset": dataset, "table": "orders"}
     assert second["job"]["compatibility"] == {"compatible": True, "warnings": [], "can_alter": [], "errors": []}
 
 
 def test_existing_destination_incompatible_is_refused(client, job_body, pg, dataset):
     create(client, job_body())
-    body = job_body(table_name="unique_key_only", selected_columns=["code", "label", "created_at"],
-                    timestamp_column="created_at", primary_key=["code"],
-                    destination={"mode": "existing", "dataset": dataset, "table": "orders"})
+    body = job_body(
+        table_name="unique_key_only",
+        selected_columns=["code", "label", "created_at"],
+        timestamp_column="created_at",
+        primary_key=["code"],
+        destination={"mode": "existing", "dataset": dataset, "table": "orders"},
+    )
     response = client.post("/api/etl/jobs/", json=body)
     assert response.status_code == 400
     payload = response.get_json()
     assert payload["message"] == "Schema incompatible"
-    assert "Column region (STRING, REQUIRED) is not in the source, and the table requires a value in it." in payload["details"]
-    assert "Primary key column code is not in the table, so rows cannot be matched to replace them." in payload["details"]
+    assert (
+        "Column region (STRING, REQUIRED) is not in the source, and the table requires a value in it."
+        in payload["details"]
+    )
+    assert (
+        "Primary key column code is not in the table, so rows cannot be matched to replace them." in payload["details"]
+    )
     assert "Timestamp column created_at is not in the table: incremental loads need it there." in payload["details"]
     assert len(client.get("/api/etl/jobs/").get_json()["jobs"]) == 1
 
@@ -189,27 +228,38 @@ def test_existing_destination_missing_columns_are_added_only_when_asked(client, 
 
 def test_validate_schema_compatibility_route(client, job_body, dataset):
     create(client, job_body())
-    response = client.post("/api/etl/validate-schema-compatibility/", json={
-        "destination_table": f"{dataset}.orders",
-        "source_columns": [
-            {"name": "region", "bigquery_type": "STRING", "mode": "REQUIRED"},
-            {"name": "order_no", "bigquery_type": "STRING", "mode": "REQUIRED"},
-            {"name": "amount", "bigquery_type": "INT64", "mode": "NULLABLE"},
-            {"name": "modified_at", "bigquery_type": "DATETIME", "mode": "REQUIRED"},
-            {"name": "note", "bigquery_type": "STRING", "mode": "NULLABLE"},
-        ],
-    })
+    response = client.post(
+        "/api/etl/validate-schema-compatibility/",
+        json={
+            "destination_table": f"{dataset}.orders",
+            "source_columns": [
+                {"name": "region", "bigquery_type": "STRING", "mode": "REQUIRED"},
+                {"name": "order_no", "bigquery_type": "STRING", "mode": "REQUIRED"},
+                {"name": "amount", "bigquery_type": "INT64", "mode": "NULLABLE"},
+                {"name": "modified_at", "bigquery_type": "DATETIME", "mode": "REQUIRED"},
+                {"name": "note", "bigquery_type": "STRING", "mode": "NULLABLE"},
+            ],
+        },
+    )
     assert response.status_code == 200
     assert response.get_json() == {
-        "status": "success", "compatible": False,
+        "status": "success",
+        "compatible": False,
         "warnings": ["Column amount: source INT64 into NUMERIC is a widening conversion: integers become decimals."],
         "can_alter": [{"name": "note", "bigquery_type": "STRING", "mode": "NULLABLE"}],
         "errors": ["Column order_no: source STRING into INT64 is a narrowing conversion: not every value fits."],
     }
-    assert client.post("/api/etl/validate-schema-compatibility/",
-                       json={"source_columns": [], "destination_table": f"{dataset}.orders"}).status_code == 400
-    missing = client.post("/api/etl/validate-schema-compatibility/", json={
-        "source_columns": [{"name": "a", "bigquery_type": "STRING"}], "destination_table": f"{dataset}.nope"})
+    assert (
+        client.post(
+            "/api/etl/validate-schema-compatibility/",
+            json={"source_columns": [], "destination_table": f"{dataset}.orders"},
+        ).status_code
+        == 400
+    )
+    missing = client.post(
+        "/api/etl/validate-schema-compatibility/",
+        json={"source_columns": [{"name": "a", "bigquery_type": "STRING"}], "destination_table": f"{dataset}.nope"},
+    )
     assert missing.status_code == 404
 
 
@@ -231,10 +281,13 @@ def test_dataset_routes_list_and_describe(client, job_body, dataset, stack):
 
 def test_edit_schedule_and_add_a_column(client, job_body, dataset, stack):
     job = create(client, job_body(selected_columns=["region", "order_no", "modified_at"]))["job"]
-    response = client.patch(f"/api/etl/jobs/{job['id']}/", json={
-        "schedule": {"type": "weekly", "time": "06:00", "day_of_week": "mon", "timezone": "America/New_York"},
-        "selected_columns": ["region", "order_no", "modified_at", "amount"],
-    })
+    response = client.patch(
+        f"/api/etl/jobs/{job['id']}/",
+        json={
+            "schedule": {"type": "weekly", "time": "06:00", "day_of_week": "mon", "timezone": "America/New_York"},
+            "selected_columns": ["region", "order_no", "modified_at", "amount"],
+        },
+    )
     assert response.status_code == 200, response.get_json()
     edited = response.get_json()["job"]
     assert edited["cron"] == "0 6 * * 1"
@@ -285,7 +338,11 @@ def test_reconnect_keeps_destination_and_watermark(client, connect, job_body, po
     assert response.status_code == 200, response.get_json()
     moved = response.get_json()["job"]
     assert (moved["connection_id"], moved["watermark"], moved["source_id"], moved["destination"]) == (
-        rotated, watermark, job["source_id"], job["destination"])
+        rotated,
+        watermark,
+        job["source_id"],
+        job["destination"],
+    )
 
     incompatible = client.post(f"/api/etl/jobs/{job['id']}/reconnect/", json={"table_name": "no_pk"})
     assert incompatible.status_code == 400
@@ -305,12 +362,22 @@ def test_run_now_loads_rows_and_records_the_run(client, job_body, stack, dataset
 
 
 def test_a_mariadb_job_end_to_end(client, stack, maria, mysql_db, dataset):
-    job = create(client, {
-        "name": "Maria orders", "connection_id": maria, "schema_name": mysql_db["database"], "table_name": "composite_pk",
-        "selected_columns": ["region", "order_no", "amount", "modified_at"], "load_type": "transactional",
-        "timestamp_column": "modified_at", "historical_backfill": "custom", "historical_start_date": "2024-01-02",
-        "destination": {"mode": "new", "dataset": dataset, "table": "maria_orders"},
-        "schedule": {"type": "monthly", "time": "03:00", "day_of_month": 31, "timezone": "UTC"}})["job"]
+    job = create(
+        client,
+        {
+            "name": "Maria orders",
+            "connection_id": maria,
+            "schema_name": mysql_db["database"],
+            "table_name": "composite_pk",
+            "selected_columns": ["region", "order_no", "amount", "modified_at"],
+            "load_type": "transactional",
+            "timestamp_column": "modified_at",
+            "historical_backfill": "custom",
+            "historical_start_date": "2024-01-02",
+            "destination": {"mode": "new", "dataset": dataset, "table": "maria_orders"},
+            "schedule": {"type": "monthly", "time": "03:00", "day_of_month": 31, "timezone": "UTC"},
+        },
+    )["job"]
     assert job["cron"] == "0 3 28-31 * *"
     assert client.post(f"/api/etl/jobs/{job['id']}/run/").status_code == 202
     stack.publisher.drain()
@@ -318,4 +385,5 @@ def test_a_mariadb_job_end_to_end(client, stack, maria, mysql_db, dataset):
     assert (run["status"], run["rows"], run["window"]["lower"]) == ("succeeded", 1, "2024-01-02T00:00:00.000000")
     rows = client.get(f"/api/etl/datasets/{dataset}/tables/maria_orders/?rows=10").get_json()["table"]["rows"]
     assert [(r["region"], r["order_no"], r["amount"], r["modified_at"]) for r in rows] == [
-        ("us", 2, "20.000000000", "2024-01-02T00:00:00.000000")]
+        ("us", 2, "20.000000000", "2024-01-02T00:00:00.000000")
+    ]

@@ -39,21 +39,38 @@ PG_ALL_TYPES = [
     ("updated_at", "timestamp with time zone", "TIMESTAMP", "REQUIRED", False, True),
 ]
 PG_ALL_TYPES_ROW_1 = {
-    "id": 1, "c_smallint": -32768, "c_int": 2147483647,
+    "id": 1,
+    "c_smallint": -32768,
+    "c_int": 2147483647,
     "c_bigint": "9223372036854775807",  # past 2**53: a string, so JavaScript keeps every digit
     "c_numeric": "1234567890.12",
     "c_numeric_38_10": "1234567890123456789012345678.0123456789",
     "c_numeric_free": "123456789012345678901234567890.1234567890",
-    "c_real": 1.5, "c_double": 3.141592653589793, "c_bool": True,
-    "c_text": "héllo, wörld", "c_varchar": "varchar", "c_char": "ab",
-    "c_uuid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "c_citext": "CaseLess", "c_enum": "happy",
-    "c_percent": "99.50", "c_date": "2024-02-29", "c_time": "23:59:59.999999",
-    "c_ts": "2024-02-29T12:34:56.789012", "c_tstz": "2024-02-29T10:34:56.123456+00:00",
+    "c_real": 1.5,
+    "c_double": 3.141592653589793,
+    "c_bool": True,
+    "c_text": "héllo, wörld",
+    "c_varchar": "varchar",
+    "c_char": "ab",
+    "c_uuid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+    "c_citext": "CaseLess",
+    "c_enum": "happy",
+    "c_percent": "99.50",
+    "c_date": "2024-02-29",
+    "c_time": "23:59:59.999999",
+    "c_ts": "2024-02-29T12:34:56.789012",
+    "c_tstz": "2024-02-29T10:34:56.123456+00:00",
     "c_interval": "1 year 2 mons 3 days 04:05:06.5",
-    "c_json": {"a": [1, 2.5, "x"]}, "c_jsonb": {"a": 1, "b": {"c": None}},
-    "c_bytea": "AP8Q", "c_int_arr": [1, 2, None, 4], "c_text_arr": ["a", "b c", None],
-    "c_inet": "192.168.1.1/32", "c_cidr": "10.0.0.0/8", "c_tsvector": "'brown' 'fox' 'quick'",
-    "created_at": "2024-01-01T00:00:00.000000+00:00", "updated_at": "2024-03-01T10:00:00.000001+00:00",
+    "c_json": {"a": [1, 2.5, "x"]},
+    "c_jsonb": {"a": 1, "b": {"c": None}},
+    "c_bytea": "AP8Q",
+    "c_int_arr": [1, 2, None, 4],
+    "c_text_arr": ["a", "b c", None],
+    "c_inet": "192.168.1.1/32",
+    "c_cidr": "10.0.0.0/8",
+    "c_tsvector": "'brown' 'fox' 'quick'",
+    "created_at": "2024-01-01T00:00:00.000000+00:00",
+    "updated_at": "2024-03-01T10:00:00.000001+00:00",
 }
 
 MY_ALL_TYPES = [
@@ -88,15 +105,34 @@ MY_ALL_TYPES = [
     ("updated_at", "datetime(6)", "DATETIME", "REQUIRED", False, True),
 ]
 MY_ALL_TYPES_ROW_1 = {
-    "id": 1, "c_bool": True, "c_tinyint": -128, "c_smallint_u": 65535, "c_mediumint": -8388608,
-    "c_int": -2147483648, "c_int_u": 4294967295, "c_bigint": "-9223372036854775808",
-    "c_bigint_u": "18446744073709551615", "c_decimal": "1234567890.12",
+    "id": 1,
+    "c_bool": True,
+    "c_tinyint": -128,
+    "c_smallint_u": 65535,
+    "c_mediumint": -8388608,
+    "c_int": -2147483648,
+    "c_int_u": 4294967295,
+    "c_bigint": "-9223372036854775808",
+    "c_bigint_u": "18446744073709551615",
+    "c_decimal": "1234567890.12",
     "c_decimal_wide": "12345678901234567890123456789012345.123456789012345678901234567890",
-    "c_float": 1.5, "c_double": 3.141592653589793, "c_char": "ab", "c_varchar": "varchar",
-    "c_text": "héllo, wörld", "c_enum": "large", "c_set": "x,z", "c_date": "2024-02-29",
-    "c_datetime": "2024-02-29T12:34:56.789012", "c_timestamp": "2024-02-29T10:34:56.123456+00:00",
-    "c_time": "-838:59:59.000000", "c_year": 2024, "c_json": {"a": [1, 2.5, "x"]},
-    "c_blob": "AP8Q", "c_binary": "AQIDBA==", "c_bit1": True, "c_bit8": 165,
+    "c_float": 1.5,
+    "c_double": 3.141592653589793,
+    "c_char": "ab",
+    "c_varchar": "varchar",
+    "c_text": "héllo, wörld",
+    "c_enum": "large",
+    "c_set": "x,z",
+    "c_date": "2024-02-29",
+    "c_datetime": "2024-02-29T12:34:56.789012",
+    "c_timestamp": "2024-02-29T10:34:56.123456+00:00",
+    "c_time": "-838:59:59.000000",
+    "c_year": 2024,
+    "c_json": {"a": [1, 2.5, "x"]},
+    "c_blob": "AP8Q",
+    "c_binary": "AQIDBA==",
+    "c_bit1": True,
+    "c_bit8": 165,
     "updated_at": "2024-03-01T10:00:00.000001",
 }
 
@@ -109,13 +145,10 @@ def nullable_matches_mode(preview):
     return all(c["nullable"] == (c["mode"] != "REQUIRED") for c in preview["columns"] if c["mode"] != "REPEATED")
 
 
-
-
-
-
 def preview(client, connection_id, schema, table, status=200):
-    response = client.post(f"/api/connections/{connection_id}/fetch-table-preview/",
-                           json={"schema_name": schema, "table_name": table})
+    response = client.post(
+        f"/api/connections/{connection_id}/fetch-table-preview/", json={"schema_name": schema, "table_name": table}
+    )
     assert response.status_code == status, response.get_json()
     return response.get_json()
 
@@ -125,8 +158,11 @@ def test_postgres_all_types(client, pg):
     assert columns_of(p) == PG_ALL_TYPES
     assert nullable_matches_mode(p)
     assert p["sample_rows"][0] == PG_ALL_TYPES_ROW_1
-    assert p["sample_rows"][1] == {**{c[0]: None for c in PG_ALL_TYPES}, "id": 2,
-                                   "updated_at": "2024-03-02T00:00:00.000000+00:00"}
+    assert p["sample_rows"][1] == {
+        **{c[0]: None for c in PG_ALL_TYPES},
+        "id": 2,
+        "updated_at": "2024-03-02T00:00:00.000000+00:00",
+    }
     assert (p["total_rows"], p["total_rows_exact"]) == (2, True)
     assert p["recommended_timestamp_column"] == "updated_at"  # NOT NULL and indexed beats created_at
     assert p["recommended_primary_key"] == ["id"]
@@ -139,9 +175,16 @@ def test_mysql_all_types(client, maria, mysql_db):
     assert nullable_matches_mode(p)
     assert p["sample_rows"][0] == MY_ALL_TYPES_ROW_1
     # Row 2 holds MySQL zero dates: no such day exists, so they read as NULL.
-    assert p["sample_rows"][1] == {**{c[0]: None for c in MY_ALL_TYPES}, "id": 2,
-                                   "updated_at": "2024-03-02T00:00:00.000000"}
-    assert (p["total_rows"], p["recommended_timestamp_column"], p["recommended_primary_key"]) == (2, "updated_at", ["id"])
+    assert p["sample_rows"][1] == {
+        **{c[0]: None for c in MY_ALL_TYPES},
+        "id": 2,
+        "updated_at": "2024-03-02T00:00:00.000000",
+    }
+    assert (p["total_rows"], p["recommended_timestamp_column"], p["recommended_primary_key"]) == (
+        2,
+        "updated_at",
+        ["id"],
+    )
     assert p["warnings"] == []
 
 
@@ -200,7 +243,14 @@ def test_tables_route_lists_tables_and_views(client, pg, maria, mysql_db):
     my_tables = client.get(f"/api/connections/{maria}/tables/").get_json()["tables"]
     mine = [t for t in my_tables if t["schema_name"] == mysql_db["database"]]
     assert sorted(t["table_name"] for t in mine) == [
-        "Order Items", "all_types", "composite_pk", "empty_table", "no_pk", "unique_key_only", "v_all_types"]
+        "Order Items",
+        "all_types",
+        "composite_pk",
+        "empty_table",
+        "no_pk",
+        "unique_key_only",
+        "v_all_types",
+    ]
 
 
 def test_large_table_reports_the_catalog_estimate(make_stack, postgres_db):

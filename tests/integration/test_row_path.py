@@ -22,8 +22,15 @@ MARCH_2 = {"postgresql": datetime(2024, 3, 2, tzinfo=timezone.utc), "mysql": dat
 @pytest.fixture(params=["postgresql", "mysql"])
 def source(request, postgres_db, mysql_db):
     db = postgres_db if request.param == "postgresql" else mysql_db
-    connection = Connection(id="c1", name="src", type=request.param, host=db["host"], port=db["port"],
-                            database=db["database"], user=db["user"])
+    connection = Connection(
+        id="c1",
+        name="src",
+        type=request.param,
+        host=db["host"],
+        port=db["port"],
+        database=db["database"],
+        user=db["user"],
+    )
     with open_source(connection, "", SETTINGS) as opened:
         yield opened
 
@@ -37,7 +44,9 @@ def test_the_row_path_reads_what_the_bulk_reader_reads(source, monkeypatch):
     columns = [c for c in meta.columns if c.mode != "REPEATED"]  # arrays take the row path anyway
 
     def read():
-        batches = [batch for batch, _ in source.read_arrow(meta, columns, None, None, None, 1000, arrow_schema(columns, False))]
+        batches = [
+            batch for batch, _ in source.read_arrow(meta, columns, None, None, None, 1000, arrow_schema(columns, False))
+        ]
         return pa.Table.from_batches(batches).sort_by("id").to_pylist()
 
     bulk = read()

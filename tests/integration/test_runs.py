@@ -18,8 +18,6 @@ from etlwizard.run import stage
 from etlwizard.run.engine import run_job
 
 
-
-
 @pytest.fixture
 def pg_sql(postgres_db):
     db = pg8000.native.Connection(**postgres_db)
@@ -30,19 +28,26 @@ def pg_sql(postgres_db):
 @pytest.fixture
 def table(pg_sql):
     name = f"events_{uuid.uuid4().hex[:8]}"
-    pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, amount numeric(12,2), "
-           f"updated_at timestamptz NOT NULL)")
+    pg_sql(
+        f"CREATE TABLE {name} (id int PRIMARY KEY, note text, amount numeric(12,2), updated_at timestamptz NOT NULL)"
+    )
     yield name
     pg_sql(f"DROP TABLE {name}")
 
 
-
-
 def make_job(client, connection_id, table, dataset, **overrides):
-    body = {"name": "events", "connection_id": connection_id, "schema_name": "public", "table_name": table,
-            "selected_columns": ["id", "note", "amount", "updated_at"], "load_type": "transactional",
-            "timestamp_column": "updated_at", "historical_backfill": "all",
-            "destination": {"mode": "new", "dataset": dataset, "table": "events"}, "schedule": {"type": "manual"}}
+    body = {
+        "name": "events",
+        "connection_id": connection_id,
+        "schema_name": "public",
+        "table_name": table,
+        "selected_columns": ["id", "note", "amount", "updated_at"],
+        "load_type": "transactional",
+        "timestamp_column": "updated_at",
+        "historical_backfill": "all",
+        "destination": {"mode": "new", "dataset": dataset, "table": "events"},
+        "schedule": {"type": "manual"},
+    }
     body.update(overrides)
     response = client.post("/api/etl/jobs/", json=body)
     assert response.status_code == 201, response.get_json()
@@ -55,8 +60,10 @@ def ago(minutes):
 
 def destination(client, dataset, table="events"):
     described = client.get(f"/api/etl/datasets/{dataset}/tables/{table}/?rows=1000").get_json()["table"]
-    return sorted(({k: v for k, v in r.items() if not k.startswith("_etl_")} for r in described["rows"]),
-                  key=lambda r: (r.get("id", 0), json.dumps(r, sort_keys=True)))
+    return sorted(
+        ({k: v for k, v in r.items() if not k.startswith("_etl_")} for r in described["rows"]),
+        key=lambda r: (r.get("id", 0), json.dumps(r, sort_keys=True)),
+    )
 
 
 def run(stack, job_id, trigger="manual"):
@@ -80,7 +87,10 @@ def test_incremental_runs_load_new_and_changed_rows_once(client, stack, pg, pg_s
     second = run(stack, job["id"])
     assert second["rows"] == 2 and second["window"]["lower"] == first["window"]["upper"]
     assert [(r["id"], r["note"], r["amount"]) for r in destination(client, dataset)] == [
-        (1, "a", "1.100000000"), (2, "b2", "2.200000000"), (3, "c", "3.300000000")]
+        (1, "a", "1.100000000"),
+        (2, "b2", "2.200000000"),
+        (3, "c", "3.300000000"),
+    ]
 
     # the same message delivered again: nothing new, nothing doubled
     again = run(stack, job["id"])
@@ -156,8 +166,15 @@ def test_catalog_replaces_only_this_sources_rows(client, stack, pg, pg_sql, tabl
     pg_sql(f"CREATE TABLE {other} (LIKE {table} INCLUDING ALL)")
     try:
         pg_sql(f"INSERT INTO {other} VALUES (100, 'eu', 5, now())")
-        second = make_job(client, pg, other, dataset, load_type="catalog", timestamp_column=None,
-                          destination={"mode": "existing", "dataset": dataset, "table": "events"})
+        second = make_job(
+            client,
+            pg,
+            other,
+            dataset,
+            load_type="catalog",
+            timestamp_column=None,
+            destination={"mode": "existing", "dataset": dataset, "table": "events"},
+        )
         run(stack, second["id"])
         pg_sql(f"DELETE FROM {table} WHERE id = 1")
         pg_sql(f"UPDATE {table} SET note = 'b2'")
@@ -170,31 +187,46 @@ def test_catalog_replaces_only_this_sources_rows(client, stack, pg, pg_sql, tabl
 
 
 def test_a_job_on_a_table_holding_its_rows_resumes_from_their_max_cursor(client, stack, pg, pg_sql, table, dataset):
-    pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, '2024-01-01T00:00:00.123456+00'), "
-           f"(2, 'b', 2, '2024-01-02T00:00:00.654321+00')")
+    pg_sql(
+        f"INSERT INTO {table} VALUES (1, 'a', 1, '2024-01-01T00:00:00.123456+00'), "
+        f"(2, 'b', 2, '2024-01-02T00:00:00.654321+00')"
+    )
     first = make_job(client, pg, table, dataset)
     run(stack, first["id"])
     client.delete(f"/api/etl/jobs/{first['id']}/")  # the job is gone, its rows stay
     pg_sql(f"INSERT INTO {table} VALUES (3, 'c', 3, '{ago(30)}')")
-    second = make_job(client, pg, table, dataset, destination={"mode": "existing", "dataset": dataset, "table": "events"})
+    second = make_job(
+        client, pg, table, dataset, destination={"mode": "existing", "dataset": dataset, "table": "events"}
+    )
     resumed = run(stack, second["id"])
-    assert datetime.fromisoformat(resumed["window"]["lower"]) == datetime(2024, 1, 2, 0, 0, 0, 654321, tzinfo=timezone.utc)
+    assert datetime.fromisoformat(resumed["window"]["lower"]) == datetime(
+        2024, 1, 2, 0, 0, 0, 654321, tzinfo=timezone.utc
+    )
     assert resumed["rows"] == 2  # the boundary row again (merged, not doubled) and the new one
     assert [r["id"] for r in destination(client, dataset)] == [1, 2, 3]
 
 
-def test_two_databases_into_one_table_keep_separate_watermarks(client, stack, pg, maria, pg_sql, table, dataset,
-                                                              mysql_db):
+def test_two_databases_into_one_table_keep_separate_watermarks(
+    client, stack, pg, maria, pg_sql, table, dataset, mysql_db
+):
     pg_sql(f"INSERT INTO {table} VALUES (1, 'pg', 1, '{ago(60)}')")
     db = pymysql.connect(password="", autocommit=True, **{k: mysql_db[k] for k in ("host", "port", "user", "database")})
     with db.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, note text, amount decimal(12,2), "
-                       "updated_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))")
+        cursor.execute(
+            f"CREATE TABLE {table} (id int PRIMARY KEY, note text, amount decimal(12,2), "
+            "updated_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))"
+        )
         cursor.execute(f"INSERT INTO {table} VALUES (1, 'maria', 1, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR)")
     try:
         pg_job = make_job(client, pg, table, dataset)
-        my_job = make_job(client, maria, table, dataset, schema_name=mysql_db["database"],
-                          destination={"mode": "existing", "dataset": dataset, "table": "events"})
+        my_job = make_job(
+            client,
+            maria,
+            table,
+            dataset,
+            schema_name=mysql_db["database"],
+            destination={"mode": "existing", "dataset": dataset, "table": "events"},
+        )
         run(stack, pg_job["id"])
         run(stack, my_job["id"])
         rows = destination(client, dataset)
@@ -216,10 +248,12 @@ def test_two_databases_into_one_table_keep_separate_watermarks(client, stack, pg
 
 def test_a_failed_run_is_recorded_and_frees_the_job(client, stack, pg, pg_sql, dataset):
     name = f"gone_{uuid.uuid4().hex[:8]}"
-    pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, amount numeric(12,2), updated_at timestamptz NOT NULL)")
+    pg_sql(
+        f"CREATE TABLE {name} (id int PRIMARY KEY, note text, amount numeric(12,2), updated_at timestamptz NOT NULL)"
+    )
     job = make_job(client, pg, name, dataset)
     pg_sql(f"DROP TABLE {name}")
-    with pytest.raises(Exception):
+    with pytest.raises(EtlError):
         run(stack, job["id"])
     (failed,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
     assert failed["status"] == "failed"
@@ -228,21 +262,37 @@ def test_a_failed_run_is_recorded_and_frees_the_job(client, stack, pg, pg_sql, d
     assert stored.lease is None and stored.watermark is None
 
 
-@pytest.mark.parametrize("failing, error, detail", [
-    ("1 / (g - 300)", "connection 'pg': PostgreSQL error 22012:", "division by zero"),  # the server's error
-    ("CASE WHEN g = 300 THEN pg_terminate_backend(pg_backend_pid())::int END",  # the connection drops
-     "connection 'pg': lost the connection to PostgreSQL at", "terminating connection"),
-])
+@pytest.mark.parametrize(
+    "failing, error, detail",
+    [
+        ("1 / (g - 300)", "connection 'pg': PostgreSQL error 22012:", "division by zero"),  # the server's error
+        (
+            "CASE WHEN g = 300 THEN pg_terminate_backend(pg_backend_pid())::int END",  # the connection drops
+            "connection 'pg': lost the connection to PostgreSQL at",
+            "terminating connection",
+        ),
+    ],
+)
 def test_a_source_failing_mid_read_fails_the_run_readably(client, stack, pg, pg_sql, dataset, failing, error, detail):
     """The bulk reader's own errors (from ADBC, in the middle of COPY) reach the run history readably,
     and nothing of the half-read table lands."""
     name = f"fails_{uuid.uuid4().hex[:8]}"
-    pg_sql(f"CREATE VIEW {name} AS SELECT g AS id, {failing} AS n, now() - interval '1 day' AS at "
-           "FROM generate_series(1, 100000) g")
+    pg_sql(
+        f"CREATE VIEW {name} AS SELECT g AS id, {failing} AS n, now() - interval '1 day' AS at "
+        "FROM generate_series(1, 100000) g"
+    )
     try:
-        job = make_job(client, pg, name, dataset, selected_columns=["id", "n", "at"], load_type="catalog",
-                       timestamp_column=None, primary_key=[])  # no key: no statistics query first
-        with pytest.raises(Exception):
+        job = make_job(
+            client,
+            pg,
+            name,
+            dataset,
+            selected_columns=["id", "n", "at"],
+            load_type="catalog",
+            timestamp_column=None,
+            primary_key=[],
+        )  # no key: no statistics query first
+        with pytest.raises(EtlError):
             run(stack, job["id"])
         (failed,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
         assert failed["status"] == "failed"
@@ -260,20 +310,26 @@ def test_a_scheduled_trigger_of_a_paused_job_does_nothing(client, stack, pg, pg_
     assert client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"] == []
 
 
-@pytest.mark.parametrize("kind, good, bad, named", [
-    ("timestamptz", "now() - interval '1 day'", "'infinity'", "infinity"),
-    ("date", "current_date", "'0044-03-15 BC'", "a year BC"),
-    ("numeric(12,2)", "1.5", "'NaN'", "NaN"),
-    ("time", "'12:00'", "'24:00:00'", "24:00:00"),  # BigQuery's TIME ends at 23:59:59.999999
-])
-def test_a_value_bigquery_cannot_hold_fails_the_run_readably(client, stack, pg, pg_sql, dataset, kind, good, bad, named):
+@pytest.mark.parametrize(
+    "kind, good, bad, named",
+    [
+        ("timestamptz", "now() - interval '1 day'", "'infinity'", "infinity"),
+        ("date", "current_date", "'0044-03-15 BC'", "a year BC"),
+        ("numeric(12,2)", "1.5", "'NaN'", "NaN"),
+        ("time", "'12:00'", "'24:00:00'", "24:00:00"),  # BigQuery's TIME ends at 23:59:59.999999
+    ],
+)
+def test_a_value_bigquery_cannot_hold_fails_the_run_readably(
+    client, stack, pg, pg_sql, dataset, kind, good, bad, named
+):
     name = f"inf_{uuid.uuid4().hex[:8]}"
     pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, at {kind} NOT NULL)")
     try:
         pg_sql(f"INSERT INTO {name} VALUES (1, {good}), (2, {bad})")
-        job = make_job(client, pg, name, dataset, selected_columns=["id", "at"], load_type="catalog",
-                       timestamp_column=None)
-        with pytest.raises(Exception):
+        job = make_job(
+            client, pg, name, dataset, selected_columns=["id", "at"], load_type="catalog", timestamp_column=None
+        )
+        with pytest.raises(EtlError):
             run(stack, job["id"])
         (failed,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
         assert failed["status"] == "failed"
@@ -354,14 +410,18 @@ def test_a_running_run_reports_its_rows_as_it_goes(client, stack, pg, pg_sql, da
     name = f"many_{uuid.uuid4().hex[:8]}"
     pg_sql(f"CREATE TABLE {name} (id int PRIMARY KEY, note text, at timestamptz NOT NULL)")
     try:
-        pg_sql(f"INSERT INTO {name} SELECT g, repeat('x', 60), now() - interval '1 day' FROM generate_series(1, 300000) g")
-        job = make_job(client, pg, name, dataset, selected_columns=["id", "note", "at"], load_type="catalog",
-                       timestamp_column=None)
+        pg_sql(
+            f"INSERT INTO {name} SELECT g, repeat('x', 60), now() - interval '1 day' FROM generate_series(1, 300000) g"
+        )
+        job = make_job(
+            client, pg, name, dataset, selected_columns=["id", "note", "at"], load_type="catalog", timestamp_column=None
+        )
         reported = []
         put = stack.store.put
         stack.store.put = lambda collection, doc_id, doc: (
             reported.append((doc["status"], doc["rows"])) if collection.endswith("/runs") else None,
-            put(collection, doc_id, doc))
+            put(collection, doc_id, doc),
+        )
         assert run(stack, job["id"])["rows"] == 300_000
         running = [rows for status, rows in reported if status == "running"]
         assert any(0 < rows < 300_000 for rows in running), reported  # what the jobs page shows meanwhile
@@ -380,10 +440,18 @@ def test_a_password_with_url_characters_reaches_the_bulk_reader(client, stack, m
     try:
         body = {"name": "escaped", "type": "mysql", **mysql_db, "user": user, "password": password}
         cid = client.post("/api/connections/", json=body).get_json()["connection"]["id"]
-        response = client.post("/api/etl/jobs/", json={
-            "name": "escaped", "connection_id": cid, "schema_name": mysql_db["database"], "table_name": "all_types",
-            "selected_columns": ["id", "c_varchar", "c_decimal"], "load_type": "catalog",
-            "destination": {"mode": "new", "dataset": dataset, "table": "escaped"}})
+        response = client.post(
+            "/api/etl/jobs/",
+            json={
+                "name": "escaped",
+                "connection_id": cid,
+                "schema_name": mysql_db["database"],
+                "table_name": "all_types",
+                "selected_columns": ["id", "c_varchar", "c_decimal"],
+                "load_type": "catalog",
+                "destination": {"mode": "new", "dataset": dataset, "table": "escaped"},
+            },
+        )
         assert response.status_code == 201, response.get_json()
         run = run_job(stack, response.get_json()["job"]["id"]).to_doc()
         assert (run["status"], run["rows"]) == ("succeeded", 2)

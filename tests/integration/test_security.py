@@ -9,11 +9,17 @@ def count(stack):
     return len(stack.store.list("connections"))
 
 
-@pytest.mark.parametrize("headers, data", [
-    ({"Content-Type": "application/x-www-form-urlencoded"}, "name=x&type=postgresql"),
-    ({"Content-Type": "multipart/form-data; boundary=b"}, "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx\r\n--b--"),
-    ({"Content-Type": "text/plain"}, '{"name": "x", "type": "bigquery", "project": "my-project-1"}'),
-])
+@pytest.mark.parametrize(
+    "headers, data",
+    [
+        ({"Content-Type": "application/x-www-form-urlencoded"}, "name=x&type=postgresql"),
+        (
+            {"Content-Type": "multipart/form-data; boundary=b"},
+            '--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--b--',
+        ),
+        ({"Content-Type": "text/plain"}, '{"name": "x", "type": "bigquery", "project": "my-project-1"}'),
+    ],
+)
 def test_a_cross_site_form_cannot_change_anything(client, stack, headers, data):
     response = client.post("/api/connections/", data=data, headers=headers)
     assert response.status_code == 403
@@ -29,12 +35,21 @@ def test_a_foreign_origin_is_refused_on_every_write(client, stack):
     saved = client.post("/api/connections/", json=body, headers={"Origin": "http://localhost"})
     assert saved.status_code == 201  # the wizard's own pages
     cid = saved.get_json()["connection"]["id"]
-    for method, path in [("delete", f"/api/connections/{cid}/"), ("post", f"/api/connections/{cid}/test/"),
-                         ("post", "/api/etl/jobs/"), ("patch", "/api/etl/jobs/x/"), ("post", "/api/etl/jobs/x/run/"),
-                         ("post", "/api/etl/jobs/x/pause/"), ("delete", "/api/etl/jobs/x/")]:
+    for method, path in [
+        ("delete", f"/api/connections/{cid}/"),
+        ("post", f"/api/connections/{cid}/test/"),
+        ("post", "/api/etl/jobs/"),
+        ("patch", "/api/etl/jobs/x/"),
+        ("post", "/api/etl/jobs/x/run/"),
+        ("post", "/api/etl/jobs/x/pause/"),
+        ("delete", "/api/etl/jobs/x/"),
+    ]:
         response = getattr(client, method)(path, json={}, headers=evil)
         assert response.status_code == 403, path
-        assert response.get_json()["message"] == "Cross-site request refused: origin https://evil.example is not this site."
+        assert (
+            response.get_json()["message"]
+            == "Cross-site request refused: origin https://evil.example is not this site."
+        )
     assert count(stack) == 1
     # a client without a browser (curl) sends JSON and no Origin
     assert client.post("/api/connections/", json={**body, "name": "y"}).status_code == 201

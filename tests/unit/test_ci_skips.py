@@ -33,7 +33,7 @@ def test_known_bug():
 @pytest.fixture
 def suite(pytester):
     source = CONFTEST.read_text()
-    pytester.makeconftest("import pytest\n" + source[source.index("# --- CI=true"):])  # the hook alone
+    pytester.makeconftest("import pytest\n" + source[source.index("# --- CI=true") :])  # the hook alone
     pytester.makepyfile(test_suite=TESTS)
     return pytester
 
@@ -42,10 +42,12 @@ def test_under_ci_a_skip_fails_and_says_why(suite, monkeypatch):
     monkeypatch.setenv("CI", "true")
     result = suite.runpytest(*OPTIONS)
     result.assert_outcomes(passed=1, failed=1, errors=1, xfailed=1)
-    result.stdout.fnmatch_lines([
-        "*skipped, and CI=true runs every test: Skipped: Chromium is missing*",
-        "*skipped, and CI=true runs every test: Skipped: PostgreSQL is not running*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*skipped, and CI=true runs every test: Skipped: Chromium is missing*",
+            "*skipped, and CI=true runs every test: Skipped: PostgreSQL is not running*",
+        ]
+    )
 
 
 @pytest.mark.parametrize("ci", [None, "false"])

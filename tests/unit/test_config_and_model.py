@@ -8,46 +8,78 @@ from etlwizard.config import Settings
 from etlwizard.errors import ConfigError, InvalidInput
 from etlwizard.model import Connection, TableRef
 
-ALL_VARS = ("ETL_STACK", "ETL_PROJECT", "GOOGLE_CLOUD_PROJECT", "ETL_DATASET", "ETL_BIGQUERY_ENDPOINT",
-            "ETL_DATA_DIR", "ETL_CONNECT_TIMEOUT", "ETL_QUERY_TIMEOUT", "ETL_SAMPLE_SIZE",
-            "ETL_EXACT_COUNT_LIMIT", "ETL_RUN_LAG_SECONDS", "ETL_LEASE_SECONDS", "ETL_BATCH_ROWS", "ETL_CHUNK_ROWS",
-            "ETL_LOADS_IN_FLIGHT", "ETL_FANOUT_ROWS")
+ALL_VARS = (
+    "ETL_STACK",
+    "ETL_PROJECT",
+    "GOOGLE_CLOUD_PROJECT",
+    "ETL_DATASET",
+    "ETL_BIGQUERY_ENDPOINT",
+    "ETL_DATA_DIR",
+    "ETL_CONNECT_TIMEOUT",
+    "ETL_QUERY_TIMEOUT",
+    "ETL_SAMPLE_SIZE",
+    "ETL_EXACT_COUNT_LIMIT",
+    "ETL_RUN_LAG_SECONDS",
+    "ETL_LEASE_SECONDS",
+    "ETL_BATCH_ROWS",
+    "ETL_CHUNK_ROWS",
+    "ETL_LOADS_IN_FLIGHT",
+    "ETL_FANOUT_ROWS",
+)
 
 
 def test_defaults_from_empty_env():
     settings = Settings.from_env({})
     assert settings == Settings()
     assert (settings.stack, settings.project, settings.dataset, settings.bigquery_endpoint) == (
-        "embedded", "etl-wizard-local", "etl_wizard", None)
+        "embedded",
+        "etl-wizard-local",
+        "etl_wizard",
+        None,
+    )
     assert settings.data_dir == Path.home() / ".local" / "share" / "etl-wizard"
     assert (settings.connect_timeout, settings.query_timeout) == (5.0, 60.0)
     assert (settings.sample_size, settings.exact_count_limit) == (10, 1_000_000)
 
 
 def test_every_variable_read():
-    settings = Settings.from_env({
-        "ETL_STACK": "gcp",
-        "ETL_PROJECT": "my-project",
-        "ETL_DATASET": "raw",
-        "ETL_BIGQUERY_ENDPOINT": "http://localhost:9050",
-        "ETL_DATA_DIR": "/tmp/etl-data",
-        "ETL_CONNECT_TIMEOUT": "2.5",
-        "ETL_QUERY_TIMEOUT": "30",
-        "ETL_SAMPLE_SIZE": "25",
-        "ETL_EXACT_COUNT_LIMIT": "5000",
-        "ETL_RUN_LAG_SECONDS": "30",
-        "ETL_LEASE_SECONDS": "600",
-        "ETL_BATCH_ROWS": "1000",
-        "ETL_CHUNK_ROWS": "50000",
-        "ETL_LOADS_IN_FLIGHT": "8",
-        "ETL_FANOUT_ROWS": "1000000",
-        "ETL_API_URL": "https://etl-api-abc-ew.a.run.app",
-    })
+    settings = Settings.from_env(
+        {
+            "ETL_STACK": "gcp",
+            "ETL_PROJECT": "my-project",
+            "ETL_DATASET": "raw",
+            "ETL_BIGQUERY_ENDPOINT": "http://localhost:9050",
+            "ETL_DATA_DIR": "/tmp/etl-data",
+            "ETL_CONNECT_TIMEOUT": "2.5",
+            "ETL_QUERY_TIMEOUT": "30",
+            "ETL_SAMPLE_SIZE": "25",
+            "ETL_EXACT_COUNT_LIMIT": "5000",
+            "ETL_RUN_LAG_SECONDS": "30",
+            "ETL_LEASE_SECONDS": "600",
+            "ETL_BATCH_ROWS": "1000",
+            "ETL_CHUNK_ROWS": "50000",
+            "ETL_LOADS_IN_FLIGHT": "8",
+            "ETL_FANOUT_ROWS": "1000000",
+            "ETL_API_URL": "https://etl-api-abc-ew.a.run.app",
+        }
+    )
     assert settings == Settings(
-        stack="gcp", project="my-project", dataset="raw", bigquery_endpoint="http://localhost:9050",
-        data_dir=Path("/tmp/etl-data"), connect_timeout=2.5, query_timeout=30.0, sample_size=25,
-        exact_count_limit=5000, run_lag_seconds=30, lease_seconds=600, batch_rows=1000, chunk_rows=50_000,
-        loads_in_flight=8, fanout_rows=1_000_000, api_url="https://etl-api-abc-ew.a.run.app",
+        stack="gcp",
+        project="my-project",
+        dataset="raw",
+        bigquery_endpoint="http://localhost:9050",
+        data_dir=Path("/tmp/etl-data"),
+        connect_timeout=2.5,
+        query_timeout=30.0,
+        sample_size=25,
+        exact_count_limit=5000,
+        run_lag_seconds=30,
+        lease_seconds=600,
+        batch_rows=1000,
+        chunk_rows=50_000,
+        loads_in_flight=8,
+        fanout_rows=1_000_000,
+        api_url="https://etl-api-abc-ew.a.run.app",
     )
     assert type(settings.query_timeout) is float and type(settings.sample_size) is int
 
@@ -106,8 +138,15 @@ def test_empty_variable_means_default(name):
     assert Settings.from_env({name: ""}) == Settings()
 
 
-PG = {"name": "orders db", "type": "postgresql", "host": "db.example.com", "port": 5433,
-      "database": "shop", "user": "etl", "password": "s3cret"}
+PG = {
+    "name": "orders db",
+    "type": "postgresql",
+    "host": "db.example.com",
+    "port": 5433,
+    "database": "shop",
+    "user": "etl",
+    "password": "s3cret",
+}
 MY = {"name": "legacy", "type": "mysql", "host": "10.0.0.5", "database": "crm", "user": "root"}
 BQ = {"name": "warehouse", "type": "bigquery", "project": "my-project-123"}
 
@@ -130,8 +169,15 @@ def test_postgres_connection():
     assert created.utcoffset() == timedelta(0)
     assert before <= created <= datetime.now(timezone.utc)
     assert connection.to_dict() == {
-        "id": connection.id, "name": "orders db", "type": "postgresql", "host": "db.example.com",
-        "port": 5433, "database": "shop", "user": "etl", "project": "", "created_at": connection.created_at,
+        "id": connection.id,
+        "name": "orders db",
+        "type": "postgresql",
+        "host": "db.example.com",
+        "port": 5433,
+        "database": "shop",
+        "user": "etl",
+        "project": "",
+        "created_at": connection.created_at,
     }
     assert "password" not in connection.to_dict()
     assert connection.label == "connection 'orders db'"
@@ -166,16 +212,22 @@ def test_port(body, port):
     assert connection.port == port and type(connection.port) is int
 
 
-@pytest.mark.parametrize("port", [0, -1, 65536, 100000, "0", "65536", "abc", "54.32", " 5432", "-1", 5432.0,
-                                  True, False, [5432], {"n": 1}, "²"])
+@pytest.mark.parametrize(
+    "port",
+    [0, -1, 65536, 100000, "0", "65536", "abc", "54.32", " 5432", "-1", 5432.0, True, False, [5432], {"n": 1}, "²"],
+)
 def test_bad_port(port):
     invalid({**PG, "port": port}, "port", "must be a whole number from 1 to 65535")
 
 
 @pytest.mark.parametrize(
     "body, expected",
-    [({**PG, "password": ""}, ""), ({**PG, "password": None}, ""),
-     ({k: v for k, v in PG.items() if k != "password"}, ""), ({**MY, "password": " p w "}, " p w ")],
+    [
+        ({**PG, "password": ""}, ""),
+        ({**PG, "password": None}, ""),
+        ({k: v for k, v in PG.items() if k != "password"}, ""),
+        ({**MY, "password": " p w "}, " p w "),
+    ],
 )
 def test_password(body, expected):
     assert Connection.from_payload(body)[1] == expected
@@ -188,8 +240,18 @@ def test_password_must_be_text(password):
 
 @pytest.mark.parametrize(
     "base, field",
-    [(PG, "name"), (PG, "type"), (PG, "host"), (PG, "database"), (PG, "user"),
-     (MY, "host"), (MY, "database"), (MY, "user"), (BQ, "name"), (BQ, "project")],
+    [
+        (PG, "name"),
+        (PG, "type"),
+        (PG, "host"),
+        (PG, "database"),
+        (PG, "user"),
+        (MY, "host"),
+        (MY, "database"),
+        (MY, "user"),
+        (BQ, "name"),
+        (BQ, "project"),
+    ],
 )
 @pytest.mark.parametrize("how", ["missing", "empty", "null"])
 def test_required_field(base, field, how):
@@ -205,9 +267,7 @@ def test_field_must_be_text(field, value):
     invalid({**PG, field: value}, field, "must be a string")
 
 
-@pytest.mark.parametrize(
-    "field, limit", [("name", 100), ("host", 253), ("database", 128), ("user", 128)]
-)
+@pytest.mark.parametrize("field, limit", [("name", 100), ("host", 253), ("database", 128), ("user", 128)])
 def test_field_length(field, limit):
     assert getattr(Connection.from_payload({**PG, field: "a" * limit})[0], field) == "a" * limit
     invalid({**PG, field: "a" * (limit + 1)}, field, f"must be at most {limit} characters of text")
@@ -223,9 +283,7 @@ def test_bad_type(kind):
     invalid({**PG, "type": kind}, "type", "must be one of postgresql, mysql, bigquery")
 
 
-@pytest.mark.parametrize(
-    "host", ["db.example.com", "10.0.0.5", "::1", "[2001:db8::1]", "my_db-1.internal", "a" * 253]
-)
+@pytest.mark.parametrize("host", ["db.example.com", "10.0.0.5", "::1", "[2001:db8::1]", "my_db-1.internal", "a" * 253])
 def test_good_host(host):
     assert Connection.from_payload({**PG, "host": host})[0].host == host
 
@@ -258,12 +316,20 @@ def test_body_must_be_object(body):
 
 def test_table_ref():
     assert TableRef.from_payload({"schema_name": "public", "table_name": 'Odd "Name"', "x": 1}) == TableRef(
-        "public", 'Odd "Name"')
+        "public", 'Odd "Name"'
+    )
 
 
 @pytest.mark.parametrize("field", ["schema_name", "table_name"])
-@pytest.mark.parametrize("value, problem", [(None, "is required"), ("", "is required"), (7, "must be a string"),
-                                            ("t" * 1025, "must be at most 1024 characters of text")])
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        (None, "is required"),
+        ("", "is required"),
+        (7, "must be a string"),
+        ("t" * 1025, "must be at most 1024 characters of text"),
+    ],
+)
 def test_table_ref_invalid(field, value, problem):
     body = {"schema_name": "public", "table_name": "orders", field: value}
     with pytest.raises(InvalidInput) as err:

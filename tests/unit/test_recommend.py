@@ -82,8 +82,9 @@ def test_recommend_key_returns_a_copy(pk, unique):
 )
 def test_make_column(source_type, nullable, mode, candidate, warning):
     column = make_column("c", source_type, postgres_type(source_type), nullable, is_primary_key=True, indexed=True)
-    assert column == Column("c", source_type, postgres_type(source_type).type, nullable, mode, True, candidate,
-                            warning, indexed=True)
+    assert column == Column(
+        "c", source_type, postgres_type(source_type).type, nullable, mode, True, candidate, warning, indexed=True
+    )
 
 
 def test_make_column_feeds_recommendation():

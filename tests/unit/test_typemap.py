@@ -52,9 +52,7 @@ def test_numeric_type_fits(precision, scale, expected):
     [(39, 0), (77, 38), (39, 39), (40, 39), (65, 0), (1000, 500)],
 )
 def test_numeric_type_too_wide(precision, scale):
-    assert numeric_type(precision, scale, "DECIMAL(p,s)") == BigQueryType(
-        "STRING", warning=too_wide("DECIMAL(p,s)")
-    )
+    assert numeric_type(precision, scale, "DECIMAL(p,s)") == BigQueryType("STRING", warning=too_wide("DECIMAL(p,s)"))
 
 
 PG = [
@@ -256,8 +254,9 @@ def test_mysql_unknown(column_type):
         ("integer", "INT64"),
     ],
 )
-@pytest.mark.parametrize("mode, repeated", [("NULLABLE", False), ("REQUIRED", False), ("REPEATED", True),
-                                            ("repeated", True), (None, False)])
+@pytest.mark.parametrize(
+    "mode, repeated", [("NULLABLE", False), ("REQUIRED", False), ("REPEATED", True), ("repeated", True), (None, False)]
+)
 def test_bigquery(field_type, expected, mode, repeated):
     assert bigquery_type(field_type, mode) == BigQueryType(expected, repeated)
 

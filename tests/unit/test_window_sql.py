@@ -15,8 +15,9 @@ from etlwizard.typemap import BigQueryType
 
 def source(cls):
     """A source that is never connected: building SQL needs no server."""
-    return cls(Connection(id="c1", name="src", type=cls.type, host="127.0.0.1", port=1, database="d", user="u"),
-               "", Settings())
+    return cls(
+        Connection(id="c1", name="src", type=cls.type, host="127.0.0.1", port=1, database="d", user="u"), "", Settings()
+    )
 
 
 def cursor(kind):

@@ -75,8 +75,12 @@ def segment(value: str) -> str:
 
 
 class ApiClient:
-    def __init__(self, config: Config, token_source: Callable[[str], str] = google_id_token,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        token_source: Callable[[str], str] = google_id_token,
+        session: requests.Session | None = None,
+    ) -> None:
         self.config = config
         self.base = config.url.rstrip("/")
         self.token_source = token_source
@@ -94,11 +98,15 @@ class ApiClient:
         if method != "GET" and body is None:
             body = {}
         try:
-            response = self.session.request(method, self.base + path, json=body, params=query,
-                                            headers=self._headers(), timeout=self.config.timeout)
+            response = self.session.request(
+                method, self.base + path, json=body, params=query, headers=self._headers(), timeout=self.config.timeout
+            )
         except requests.ConnectionError:
-            hint = "start it with bin/demo, or point --url (ETL_WIZARD_URL) at a deployed one" \
-                if _is_local(self.base) else "check --url (ETL_WIZARD_URL)"
+            hint = (
+                "start it with bin/demo, or point --url (ETL_WIZARD_URL) at a deployed one"
+                if _is_local(self.base)
+                else "check --url (ETL_WIZARD_URL)"
+            )
             raise CliError(f"Cannot reach the wizard at {self.base}: {hint}.") from None
         except requests.Timeout:
             raise CliError(f"{self.base} did not answer within {self.config.timeout:.0f} s.") from None
@@ -106,13 +114,17 @@ class ApiClient:
             payload = response.json()
         except ValueError:
             hint = f": is the token for this URL? ({TOKEN_HINT})" if response.status_code in (401, 403) else "."
-            raise CliError(f"{self.base} answered {response.status_code} without JSON{hint}",
-                           status=response.status_code) from None
+            raise CliError(
+                f"{self.base} answered {response.status_code} without JSON{hint}", status=response.status_code
+            ) from None
         if not isinstance(payload, dict):
             raise CliError(f"{self.base} answered with JSON that is not an object.", status=response.status_code)
         if response.status_code >= 400 or payload.get("status") == "error":
-            raise CliError(str(payload.get("message") or f"HTTP {response.status_code}"),
-                           payload.get("details") or [], response.status_code)
+            raise CliError(
+                str(payload.get("message") or f"HTTP {response.status_code}"),
+                payload.get("details") or [],
+                response.status_code,
+            )
         return payload
 
     def get(self, path: str, query: dict[str, str] | None = None) -> JSON:

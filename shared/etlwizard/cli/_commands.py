@@ -23,11 +23,21 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--url", envvar="ETL_WIZARD_URL", default=DEFAULT_URL, show_default=True, show_envvar=True,
-              help="The wizard (bin/demo, or its Cloud Run URL) or the etl_api function's URL.")
-@click.option("--token", envvar="ETL_WIZARD_TOKEN", show_envvar=True,
-              help='A Google ID token for --url; default: fetched for it from Application Default Credentials '
-                   '(or pass "$(gcloud auth print-identity-token)"). Not needed for localhost.')
+@click.option(
+    "--url",
+    envvar="ETL_WIZARD_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    show_envvar=True,
+    help="The wizard (bin/demo, or its Cloud Run URL) or the etl_api function's URL.",
+)
+@click.option(
+    "--token",
+    envvar="ETL_WIZARD_TOKEN",
+    show_envvar=True,
+    help="A Google ID token for --url; default: fetched for it from Application Default Credentials "
+    '(or pass "$(gcloud auth print-identity-token)"). Not needed for localhost.',
+)
 @click.pass_context
 def cli(ctx: click.Context, url: str, token: str | None) -> None:
     """ETL Wizard from the command line: the wizard's JSON API, for scripts and version control."""
@@ -35,6 +45,7 @@ def cli(ctx: click.Context, url: str, token: str | None) -> None:
 
 
 # --- connections -----------------------------------------------------------------------------
+
 
 @cli.group()
 def connections() -> None:
@@ -56,8 +67,11 @@ def connections_list(client: ApiClient, as_json: bool) -> None:
     if as_json:
         print_json(found)
         return
-    print_table(["NAME", "TYPE", "WHERE", "USER", "ID"],
-                [[c["name"], c["type"], _where(c), c["user"], c["id"]] for c in found], "No connections.")
+    print_table(
+        ["NAME", "TYPE", "WHERE", "USER", "ID"],
+        [[c["name"], c["type"], _where(c), c["user"], c["id"]] for c in found],
+        "No connections.",
+    )
 
 
 @connections.command("create")
@@ -68,16 +82,35 @@ def connections_list(client: ApiClient, as_json: bool) -> None:
 @click.option("--database")
 @click.option("--user")
 @click.option("--project", help="The Google Cloud project (bigquery).")
-@click.option("--password-env", metavar="VARIABLE",
-              help="Read the password from this environment variable; otherwise it is asked for, hidden.")
+@click.option(
+    "--password-env",
+    metavar="VARIABLE",
+    help="Read the password from this environment variable; otherwise it is asked for, hidden.",
+)
 @json_option
 @click.pass_obj
-def connections_create(client: ApiClient, name: str, kind: str, host: str | None, port: int | None,
-                       database: str | None, user: str | None, project: str | None, password_env: str | None,
-                       as_json: bool) -> None:
+def connections_create(
+    client: ApiClient,
+    name: str,
+    kind: str,
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    user: str | None,
+    project: str | None,
+    password_env: str | None,
+    as_json: bool,
+) -> None:
     """Create a connection; the password goes to the secret store and is never shown again."""
-    body: JSON = {"name": name, "type": kind, "host": host, "port": port, "database": database, "user": user,
-                  "project": project}
+    body: JSON = {
+        "name": name,
+        "type": kind,
+        "host": host,
+        "port": port,
+        "database": database,
+        "user": user,
+        "project": project,
+    }
     if kind != "bigquery":
         body["password"] = _password(name, password_env)
     created = client.post("/api/connections/", {k: v for k, v in body.items() if v is not None})["connection"]
@@ -127,6 +160,7 @@ cli.add_command(jobs)
 
 # --- runs, tables ----------------------------------------------------------------------------
 
+
 @cli.group()
 def runs() -> None:
     """A job's run history."""
@@ -143,9 +177,14 @@ def runs_list(client: ApiClient, job: str, limit: int, as_json: bool) -> None:
     if as_json:
         print_json(found)
         return
-    print_table(["STARTED", "TRIGGER", "STATUS", "ROWS", "SECONDS", "ERROR", "ID"],
-                [[r["started_at"], r["trigger"], r["status"], r["rows"], r.get("duration_seconds"), r.get("error"),
-                  r["id"]] for r in found], "No runs yet.")
+    print_table(
+        ["STARTED", "TRIGGER", "STATUS", "ROWS", "SECONDS", "ERROR", "ID"],
+        [
+            [r["started_at"], r["trigger"], r["status"], r["rows"], r.get("duration_seconds"), r.get("error"), r["id"]]
+            for r in found
+        ],
+        "No runs yet.",
+    )
 
 
 @cli.group()
@@ -163,14 +202,16 @@ def tables_list(client: ApiClient, dataset: str, as_json: bool) -> None:
     if as_json:
         print_json(found)
         return
-    print_table(["TABLE", "ROWS", "COLUMNS"], [[t["table_name"], t["row_count"], len(t["columns"])] for t in found],
-                f"No tables in {dataset}.")
+    print_table(
+        ["TABLE", "ROWS", "COLUMNS"],
+        [[t["table_name"], t["row_count"], len(t["columns"])] for t in found],
+        f"No tables in {dataset}.",
+    )
 
 
 @tables.command("show")
 @click.argument("table", metavar="DATASET.TABLE")
-@click.option("--rows", type=click.IntRange(0, 1000), default=10, show_default=True,
-              help="Rows to show, in key order.")
+@click.option("--rows", type=click.IntRange(0, 1000), default=10, show_default=True, help="Rows to show, in key order.")
 @json_option
 @click.pass_obj
 def tables_show(client: ApiClient, table: str, rows: int, as_json: bool) -> None:

@@ -34,10 +34,23 @@ def jobs_list(client: ApiClient, as_json: bool) -> None:
     if as_json:
         print_json(found)
         return
-    print_table(["NAME", "STATE", "LOAD", "SOURCE", "DESTINATION", "SCHEDULE", "LAST RUN", "ID"],
-                [[j["name"], j["state"], j["load_type"], f"{j['schema_name']}.{j['table_name']}",
-                  f"{j['destination']['dataset']}.{j['destination']['table']}", _schedule(j),
-                  _last_run(j.get("last_run")), j["id"]] for j in found], "No jobs.")
+    print_table(
+        ["NAME", "STATE", "LOAD", "SOURCE", "DESTINATION", "SCHEDULE", "LAST RUN", "ID"],
+        [
+            [
+                j["name"],
+                j["state"],
+                j["load_type"],
+                f"{j['schema_name']}.{j['table_name']}",
+                f"{j['destination']['dataset']}.{j['destination']['table']}",
+                _schedule(j),
+                _last_run(j.get("last_run")),
+                j["id"],
+            ]
+            for j in found
+        ],
+        "No jobs.",
+    )
 
 
 @jobs.command("show")
@@ -54,13 +67,19 @@ def jobs_show(client: ApiClient, job: str, as_json: bool) -> None:
     cursor = f" on {found['timestamp_column']}" if found.get("timestamp_column") else ""
     source = f"{connection['name']} ({connection['id']})" if connection else f"{found['connection_id']} (deleted)"
     for label, value in [
-        ("name", found["name"]), ("id", found["id"]), ("state", found["state"]), ("connection", source),
+        ("name", found["name"]),
+        ("id", found["id"]),
+        ("state", found["state"]),
+        ("connection", source),
         ("source", f"{found['schema_name']}.{found['table_name']}"),
-        ("columns", ", ".join(found["selected_columns"])), ("load", found["load_type"] + cursor),
+        ("columns", ", ".join(found["selected_columns"])),
+        ("load", found["load_type"] + cursor),
         ("primary key", ", ".join(found["primary_key"])),
         ("destination", f"{found['destination']['dataset']}.{found['destination']['table']}"),
-        ("schedule", _schedule(found)), ("next runs", ", ".join(found.get("next_runs") or [])),
-        ("watermark", found.get("watermark")), ("last run", _last_run(found.get("last_run"))),
+        ("schedule", _schedule(found)),
+        ("next runs", ", ".join(found.get("next_runs") or [])),
+        ("watermark", found.get("watermark")),
+        ("last run", _last_run(found.get("last_run"))),
     ]:
         click.echo(f"{label + ':':<13} {text(value)}")
 
@@ -69,16 +88,16 @@ def _seen(run: JSON) -> tuple[str, str | None]:
     return run["status"], run.get("finished_at")
 
 
-def wait_for_run(client: ApiClient, job_id: str, before: dict[str, tuple[str, str | None]],
-                 timeout: float) -> JSON:
+def wait_for_run(client: ApiClient, job_id: str, before: dict[str, tuple[str, str | None]], timeout: float) -> JSON:
     """The run a trigger started: a run id not seen before (or a failed split run the trigger
     resumed, which keeps its id), once it has finished. The API answers a trigger with its message,
     not with the run."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = client.runs(job_id)
-        ours = [r for r in runs if r["id"] not in before] or \
-               [r for r in runs if before.get(r["id"], ("",))[0] == "failed" and _seen(r) != before[r["id"]]]
+        ours = [r for r in runs if r["id"] not in before] or [
+            r for r in runs if before.get(r["id"], ("",))[0] == "failed" and _seen(r) != before[r["id"]]
+        ]
         if ours and ours[0]["status"] in FINISHED:
             return ours[0]
         time.sleep(0.5)
@@ -100,8 +119,9 @@ def jobs_run(client: ApiClient, job: str, wait: bool, timeout: float, as_json: b
         if as_json:
             print_json(queued)
         else:
-            click.echo(f"Run of job {job} queued (message {queued['message_id']}); see it with: "
-                       f"etl-wizard runs list {job_id}")
+            click.echo(
+                f"Run of job {job} queued (message {queued['message_id']}); see it with: etl-wizard runs list {job_id}"
+            )
         return
     click.echo(f"Run of job {job} queued; waiting for it to finish...", err=True)
     run = wait_for_run(client, job_id, before, timeout)
@@ -141,8 +161,11 @@ def jobs_delete(client: ApiClient, job: str, drop_table: bool, yes: bool) -> Non
     found = client.find_job(job)
     table = f"{found['destination']['dataset']}.{found['destination']['table']}"
     if not yes:
-        click.confirm(f"Delete job {found['name']} (id {found['id']})"
-                      f"{f' and drop {table}' if drop_table else f'; {table} stays'}?", abort=True)
+        click.confirm(
+            f"Delete job {found['name']} (id {found['id']})"
+            f"{f' and drop {table}' if drop_table else f'; {table} stays'}?",
+            abort=True,
+        )
     client.delete(f"/api/etl/jobs/{segment(found['id'])}/", {"drop_table": drop_table})
     click.echo(f"Deleted job {found['name']}{f' and dropped {table}' if drop_table else ''}.")
 

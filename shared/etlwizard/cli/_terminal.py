@@ -36,6 +36,7 @@ def print_table(header: list[str], rows: list[list[object]], empty: str) -> None
 
 
 def ask_password(name: str) -> str:
-    password: str = click.prompt(f"Password for connection {name} (empty for none)", hide_input=True,
-                                 default="", show_default=False, err=True)
+    password: str = click.prompt(
+        f"Password for connection {name} (empty for none)", hide_input=True, default="", show_default=False, err=True
+    )
     return password

@@ -35,8 +35,12 @@ def fan_out(stack: Stack, job_id: str, run: Run) -> Run:
     save_run(stack, run)
     stale = (stack.clock() - timedelta(seconds=stack.settings.lease_seconds)).isoformat()
     # a chunk still loading elsewhere is left to its worker, unless that worker is long gone
-    todo = [c for c in run.chunks if c.status in (ChunkStatus.PENDING, ChunkStatus.FAILED)
-            or (c.status is ChunkStatus.LOADING and (c.loading_since or "") < stale)]
+    todo = [
+        c
+        for c in run.chunks
+        if c.status in (ChunkStatus.PENDING, ChunkStatus.FAILED)
+        or (c.status is ChunkStatus.LOADING and (c.loading_since or "") < stale)
+    ]
     for chunk in todo:
         stack.publisher.publish(RunMessage(job_id, run_id=run.id, chunk=chunk.index).to_bytes())
     log.info("job %s run %s: %d chunks to load", job_id, run.id, len(todo))
@@ -50,8 +54,14 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> Run | None:
     if run is None or not 0 <= index < len(run.chunks) or run.chunks[index].status is ChunkStatus.DONE:
         return run  # a redelivered message: already loaded
     since = stack.clock().isoformat()
-    run = change_run(stack, job_id, run_id, lambda r: r.with_chunk(
-        index, status=ChunkStatus.LOADING, loading_since=since, attempts=r.chunks[index].attempts + 1))
+    run = change_run(
+        stack,
+        job_id,
+        run_id,
+        lambda r: r.with_chunk(
+            index, status=ChunkStatus.LOADING, loading_since=since, attempts=r.chunks[index].attempts + 1
+        ),
+    )
     chunk, dataset = run.chunks[index], job.destination.dataset
     try:
         with open_connection(stack, job.connection_id) as source:
@@ -62,11 +72,18 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> Run | None:
             lower, upper = parse_bound(chunk.lower, split.bigquery_type), parse_bound(chunk.upper, split.bigquery_type)
             slices = [(lower, upper)]
             if source.reads_ahead:
-                slices = cut(window_stats(source, meta, split, lower, upper), split, lower, upper,
-                             stack.settings.chunk_rows)
+                slices = cut(
+                    window_stats(source, meta, split, lower, upper), split, lower, upper, stack.settings.chunk_rows
+                )
             stack.warehouse.create_staging(dataset, staging_name(job, run_id, index), columns)
-            progress = stage(stack, source, Reads(meta, columns, split, slices), dataset,
-                             staging_name(job, run_id, index), loaded=lambda: lease.renew(stack, job_id, run_id))
+            progress = stage(
+                stack,
+                source,
+                Reads(meta, columns, split, slices),
+                dataset,
+                staging_name(job, run_id, index),
+                loaded=lambda: lease.renew(stack, job_id, run_id),
+            )
     except Exception as e:
         error = failure_message(e)
         change_run(stack, job_id, run_id, lambda r: _failed(stack, r, index, error))
@@ -80,14 +97,20 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> Run | None:
 
 def _failed(stack: Stack, run: Run, index: int, error: str) -> Run:
     return run.with_chunk(index, status=ChunkStatus.FAILED, error=error).finished(
-        RunStatus.FAILED, stack.clock(),
-        f"Chunk {index + 1} of {len(run.chunks)} failed: {error} The next run resumes at it.")
+        RunStatus.FAILED,
+        stack.clock(),
+        f"Chunk {index + 1} of {len(run.chunks)} failed: {error} The next run resumes at it.",
+    )
 
 
 def _done(run: Run, index: int, progress: Progress) -> Run:
     run = run.with_chunk(index, status=ChunkStatus.DONE, rows=progress.rows, bytes=progress.bytes, error=None)
-    run = replace(run, rows=sum(c.rows for c in run.chunks), bytes=sum(c.bytes for c in run.chunks),
-                  dropped_array_nulls=run.dropped_array_nulls + progress.dropped_array_nulls)
+    run = replace(
+        run,
+        rows=sum(c.rows for c in run.chunks),
+        bytes=sum(c.bytes for c in run.chunks),
+        dropped_array_nulls=run.dropped_array_nulls + progress.dropped_array_nulls,
+    )
     if all(c.status is ChunkStatus.DONE for c in run.chunks) and run.status is RunStatus.RUNNING:
         run = replace(run, status=RunStatus.COMMITTING)  # exactly one chunk handler sees this transition
     return run
@@ -119,8 +142,9 @@ def commit_chunks(stack: Stack, job: Job, run: Run) -> Run:
         change_run(stack, job.id, run.id, lambda r: r.finished(RunStatus.FAILED, stack.clock(), error))
         lease.release(stack, job.id, run.id, committed=False)
         raise
-    lease.release(stack, job.id, run.id, committed=True,
-                  watermark=run.window.upper if cursor is not None and run.window else None)
+    lease.release(
+        stack, job.id, run.id, committed=True, watermark=run.window.upper if cursor is not None and run.window else None
+    )
     for staging in stagings:
         stack.warehouse.drop_table(job.destination.dataset, staging)
     log.info("job %s run %s: %s rows in %d chunks", job.id, run.id, run.rows, len(run.chunks))

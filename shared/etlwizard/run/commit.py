@@ -32,22 +32,30 @@ class Merge:
     params: list[bigquery.ScalarQueryParameter]
 
 
-def merge_statement(job: Job, columns: list[Column], lower: Value | None, upper: Value | None, target: str,
-                    staged: str, run_id: str) -> Merge:
+def merge_statement(
+    job: Job, columns: list[Column], lower: Value | None, upper: Value | None, target: str, staged: str, run_id: str
+) -> Merge:
     """The MERGE of `staged` (a table or a subquery, as SQL) into `target` for a window of the job's
     cursor (lower None: open; both ignored for catalog loads)."""
     names = [quote(c.name) for c in columns]
-    insert = (f"INSERT ({', '.join(names)}, {SOURCE_ID}, {RUN_ID}, {LOADED_AT}) "
-              f"VALUES ({', '.join('S.' + n for n in names)}, @source_id, @run_id, CURRENT_TIMESTAMP())")
-    params = [bigquery.ScalarQueryParameter("source_id", "STRING", job.source_id),
-              bigquery.ScalarQueryParameter("run_id", "STRING", run_id)]
+    insert = (
+        f"INSERT ({', '.join(names)}, {SOURCE_ID}, {RUN_ID}, {LOADED_AT}) "
+        f"VALUES ({', '.join('S.' + n for n in names)}, @source_id, @run_id, CURRENT_TIMESTAMP())"
+    )
+    params = [
+        bigquery.ScalarQueryParameter("source_id", "STRING", job.source_id),
+        bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
+    ]
     cursor, key = job.cursor, [quote(k) for k in job.primary_key]
     if cursor is not None and key:
         on = " AND ".join(f"T.{k} = S.{k}" for k in key) + f" AND T.{SOURCE_ID} = @source_id"
         update = [f"{n} = S.{n}" for n in names if n not in key]
         update += [f"{RUN_ID} = @run_id", f"{LOADED_AT} = CURRENT_TIMESTAMP()"]
-        return Merge(f"MERGE {target} T USING {staged} S ON {on} "
-                     f"WHEN MATCHED THEN UPDATE SET {', '.join(update)} WHEN NOT MATCHED THEN {insert}", params)
+        return Merge(
+            f"MERGE {target} T USING {staged} S ON {on} "
+            f"WHEN MATCHED THEN UPDATE SET {', '.join(update)} WHEN NOT MATCHED THEN {insert}",
+            params,
+        )
     scope = f"T.{SOURCE_ID} = @source_id"
     if cursor is not None:  # no key: replace this source's rows inside the window
         if lower is not None:
@@ -58,17 +66,28 @@ def merge_statement(job: Job, columns: list[Column], lower: Value | None, upper:
     # ON FALSE, as an equality that never holds (S._etl_no_match is NULL): engines hash-join an
     # equality, where DuckDB (the emulator) compares every pair under ON FALSE, which made
     # replacing 80,000 rows take 8 s and 2M rows hours
-    return Merge(f"MERGE {target} T USING (SELECT *, CAST(NULL AS STRING) AS _etl_no_match FROM {staged}) S "
-                 f"ON T.{RUN_ID} = S._etl_no_match "
-                 f"WHEN NOT MATCHED THEN {insert} WHEN NOT MATCHED BY SOURCE AND {scope} THEN DELETE", params)
+    return Merge(
+        f"MERGE {target} T USING (SELECT *, CAST(NULL AS STRING) AS _etl_no_match FROM {staged}) S "
+        f"ON T.{RUN_ID} = S._etl_no_match "
+        f"WHEN NOT MATCHED THEN {insert} WHEN NOT MATCHED BY SOURCE AND {scope} THEN DELETE",
+        params,
+    )
 
 
-def commit(stack: Stack, job: Job, columns: list[Column], lower: Value | None, upper: Value | None,
-           staging_tables: list[str], run_id: str) -> None:
+def commit(
+    stack: Stack,
+    job: Job,
+    columns: list[Column],
+    lower: Value | None,
+    upper: Value | None,
+    staging_tables: list[str],
+    run_id: str,
+) -> None:
     """Merge the staging tables (one, or one per chunk) into the job's table."""
     warehouse, dataset = stack.warehouse, job.destination.dataset
     staged = [warehouse.quoted(dataset, name) for name in staging_tables]
     source = staged[0] if len(staged) == 1 else "(" + " UNION ALL ".join(f"SELECT * FROM {s}" for s in staged) + ")"
-    merge = merge_statement(job, columns, lower, upper, warehouse.quoted(dataset, job.destination.table),
-                            source, run_id)
+    merge = merge_statement(
+        job, columns, lower, upper, warehouse.quoted(dataset, job.destination.table), source, run_id
+    )
     warehouse.query(merge.sql, merge.params)

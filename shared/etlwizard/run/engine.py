@@ -42,8 +42,9 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
     resumed = get_run(stack, job_id, job.pending_run) if job.pending_run else None  # a fanned-out run that failed
     run = resumed or Run.new(job_id, trigger, now)
     if not lease.acquire(stack, job_id, run.id):
-        skipped = Run.new(job_id, trigger, now).finished(RunStatus.SKIPPED, now,
-                                                         "Another run of this job is in progress.")
+        skipped = Run.new(job_id, trigger, now).finished(
+            RunStatus.SKIPPED, now, "Another run of this job is in progress."
+        )
         save_run(stack, skipped)
         log.info("job %s: run skipped, another run holds the lease", job_id)
         return skipped
@@ -56,8 +57,14 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
         lease.release(stack, job_id, run.id, committed=False)
         latest = get_run(stack, job_id, run.id) or run  # with the progress it saved
         save_run(stack, latest.finished(RunStatus.FAILED, stack.clock(), failure_message(e)))
-        log.log(logging.WARNING if isinstance(e, EtlError) else logging.ERROR, "job %s run %s failed: %s",
-                job_id, run.id, failure_message(e), exc_info=not isinstance(e, EtlError))
+        log.log(
+            logging.WARNING if isinstance(e, EtlError) else logging.ERROR,
+            "job %s run %s failed: %s",
+            job_id,
+            run.id,
+            failure_message(e),
+            exc_info=not isinstance(e, EtlError),
+        )
         raise
     log.info("job %s run %s: %s, %s rows, %s bytes", job_id, run.id, run.status, run.rows, run.bytes)
     return run
@@ -84,9 +91,15 @@ def _load(stack: Stack, job: Job, run: Run) -> Run:
         staging = staging_name(job, run.id)
         warehouse.create_staging(dataset, staging, columns)
         try:
-            progress = stage(stack, source, reads, dataset, staging,
-                             report=lambda p: save_run(stack, _counted(run, p)),
-                             loaded=lambda: lease.renew(stack, job.id, run.id))
+            progress = stage(
+                stack,
+                source,
+                reads,
+                dataset,
+                staging,
+                report=lambda p: save_run(stack, _counted(run, p)),
+                loaded=lambda: lease.renew(stack, job.id, run.id),
+            )
             commit(stack, job, columns, plan.lower, plan.upper, [staging], run.id)
         finally:
             warehouse.drop_table(dataset, staging)

@@ -126,14 +126,16 @@ def split_column(job: Job, meta: TableMetadata, cursor: Column | None) -> Column
     return key if key is not None and key.bigquery_type == "INT64" else None
 
 
-def window_stats(source: Source, meta: TableMetadata, column: Column, lower: Value | None,
-                 upper: Value | None) -> Stats | None:
+def window_stats(
+    source: Source, meta: TableMetadata, column: Column, lower: Value | None, upper: Value | None
+) -> Stats | None:
     found = source.window_stats(meta, column, lower, upper)
     return None if found is None or found[0] is None else Stats(*found)
 
 
-def cut(stats: Stats | None, column: Column | None, lower: Value | None, upper: Value | None,
-        size: int) -> list[tuple[Value | None, Value | None]]:
+def cut(
+    stats: Stats | None, column: Column | None, lower: Value | None, upper: Value | None, size: int
+) -> list[tuple[Value | None, Value | None]]:
     """lower <= column < upper as consecutive half-open slices of about `size` rows each, cut where
     the values are (an open bound becomes the column's MIN, or MAX + 1); one slice when the window
     holds no more than `size` rows or its values cannot be told apart."""
@@ -164,7 +166,8 @@ def _resume_point(stack: Stack, job: Job, cursor: Column) -> Value | None:
     rows = warehouse.query(
         f"SELECT MAX({quote(cursor.name)}) FROM {warehouse.quoted(destination.dataset, destination.table)} "
         f"WHERE {SOURCE_ID} = @source_id",
-        [bigquery.ScalarQueryParameter("source_id", "STRING", job.source_id)])
+        [bigquery.ScalarQueryParameter("source_id", "STRING", job.source_id)],
+    )
     value = rows[0][0] if rows else None
     if isinstance(value, datetime) and cursor.bigquery_type == "TIMESTAMP" and value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)

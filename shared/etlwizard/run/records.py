@@ -19,8 +19,9 @@ def get_run(stack: Stack, job_id: str, run_id: str) -> Run | None:
 
 def change_run(stack: Stack, job_id: str, run_id: str, change: Callable[[Run], Run]) -> Run:
     """Change a run atomically (chunks of one run finish concurrently)."""
-    changed = stack.store.transact(runs_collection(job_id), run_id,
-                                   lambda doc: None if doc is None else change(Run.from_doc(doc)).to_doc())
+    changed = stack.store.transact(
+        runs_collection(job_id), run_id, lambda doc: None if doc is None else change(Run.from_doc(doc)).to_doc()
+    )
     if changed is None:
         raise EtlError(f"run {run_id} of job {job_id} is gone from the job store")
     return Run.from_doc(changed)

@@ -45,9 +45,16 @@ class Reads:
     slices: list[tuple[Value | None, Value | None]]
 
 
-def stage(stack: Stack, source: Source, reads: Reads, dataset: str, staging: str, *,
-          report: Callable[[Progress], None] | None = None,
-          loaded: Callable[[], None] | None = None) -> Progress:
+def stage(
+    stack: Stack,
+    source: Source,
+    reads: Reads,
+    dataset: str,
+    staging: str,
+    *,
+    report: Callable[[Progress], None] | None = None,
+    loaded: Callable[[], None] | None = None,
+) -> Progress:
     """Read `reads` into the existing staging table; `report` is called with the progress every
     PROGRESS_SECONDS, `loaded` after each load job (off the reading thread: e.g. to renew a lease)."""
     settings, warehouse = stack.settings, stack.warehouse
@@ -73,8 +80,13 @@ def stage(stack: Stack, source: Source, reads: Reads, dataset: str, staging: str
 
     with ThreadPoolExecutor(max_workers=settings.loads_in_flight, thread_name_prefix="etl-load") as loader:
         try:
-            batches = (item for lower, upper in reads.slices for item in source.read_arrow(
-                reads.meta, reads.columns, reads.column, lower, upper, settings.batch_rows, schema))
+            batches = (
+                item
+                for lower, upper in reads.slices
+                for item in source.read_arrow(
+                    reads.meta, reads.columns, reads.column, lower, upper, settings.batch_rows, schema
+                )
+            )
             for batch, dropped in batches:
                 spool = spool or ParquetSpool(schema)
                 spool.write(batch)

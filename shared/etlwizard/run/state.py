@@ -59,9 +59,16 @@ class Chunk:
         return cls(**{**doc, "status": ChunkStatus(doc["status"])})
 
     def to_doc(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"index": self.index, "lower": self.lower, "upper": self.upper,
-                               "status": self.status.value, "rows": self.rows, "bytes": self.bytes,
-                               "attempts": self.attempts, "error": self.error}
+        doc: dict[str, Any] = {
+            "index": self.index,
+            "lower": self.lower,
+            "upper": self.upper,
+            "status": self.status.value,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "attempts": self.attempts,
+            "error": self.error,
+        }
         if self.loading_since is not None:
             doc["loading_since"] = self.loading_since
         return doc
@@ -89,8 +96,13 @@ class Run:
         return cls(id=uuid.uuid4().hex[:12], job_id=job_id, trigger=trigger, status=status, started_at=now)
 
     def finished(self, status: RunStatus, now: datetime, error: str | None = None) -> "Run":
-        return replace(self, status=status, error=error, finished_at=now,
-                       duration_seconds=round((now - self.started_at).total_seconds(), 3))
+        return replace(
+            self,
+            status=status,
+            error=error,
+            finished_at=now,
+            duration_seconds=round((now - self.started_at).total_seconds(), 3),
+        )
 
     def with_chunk(self, index: int, **changes: Any) -> "Run":
         chunks = list(self.chunks)
@@ -102,23 +114,35 @@ class Run:
         window = doc.get("window")
         finished = doc.get("finished_at")
         return cls(
-            id=doc["id"], job_id=doc["job_id"], trigger=doc.get("trigger", "manual"),
-            status=RunStatus(doc["status"]), started_at=datetime.fromisoformat(doc["started_at"]),
+            id=doc["id"],
+            job_id=doc["job_id"],
+            trigger=doc.get("trigger", "manual"),
+            status=RunStatus(doc["status"]),
+            started_at=datetime.fromisoformat(doc["started_at"]),
             window=Window(window["lower"], window["upper"]) if window else None,
-            rows=doc.get("rows", 0), bytes=doc.get("bytes", 0),
+            rows=doc.get("rows", 0),
+            bytes=doc.get("bytes", 0),
             finished_at=datetime.fromisoformat(finished) if finished else None,
-            duration_seconds=doc.get("duration_seconds"), error=doc.get("error"),
-            dropped_array_nulls=doc.get("dropped_array_nulls", 0), split_column=doc.get("split_column"),
+            duration_seconds=doc.get("duration_seconds"),
+            error=doc.get("error"),
+            dropped_array_nulls=doc.get("dropped_array_nulls", 0),
+            split_column=doc.get("split_column"),
             chunks=[Chunk.from_doc(c) for c in doc.get("chunks") or []],
         )
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "id": self.id, "job_id": self.job_id, "trigger": self.trigger, "status": self.status.value,
+            "id": self.id,
+            "job_id": self.job_id,
+            "trigger": self.trigger,
+            "status": self.status.value,
             "window": {"lower": self.window.lower, "upper": self.window.upper} if self.window else None,
-            "rows": self.rows, "bytes": self.bytes, "started_at": self.started_at.isoformat(),
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "duration_seconds": self.duration_seconds, "error": self.error,
+            "duration_seconds": self.duration_seconds,
+            "error": self.error,
             "dropped_array_nulls": self.dropped_array_nulls,
         }
         if self.chunks:
@@ -143,8 +167,14 @@ class RunMessage:
             run_id, chunk = message.get("run_id"), message.get("chunk")
         except (ValueError, KeyError, TypeError, AttributeError):
             raise InvalidInput("message", "a run message is JSON with a job_id") from None
-        if not isinstance(job_id, str) or not isinstance(trigger, str) or (chunk is not None and (
-                not isinstance(chunk, int) or isinstance(chunk, bool) or not isinstance(run_id, str))):
+        if (
+            not isinstance(job_id, str)
+            or not isinstance(trigger, str)
+            or (
+                chunk is not None
+                and (not isinstance(chunk, int) or isinstance(chunk, bool) or not isinstance(run_id, str))
+            )
+        ):
             raise InvalidInput("message", "a run message has a job_id and, for a chunk, a run_id and its index")
         return cls(job_id, trigger, run_id, chunk)
 

@@ -82,20 +82,36 @@ class Source(ABC):
         for DATETIME, a date for DATE): runs freeze their window's upper bound with it."""
 
     @abstractmethod
-    def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                     lower: Bound, upper: Bound, batch_size: int) -> Iterator[Sequence[Row]]:
+    def read_batches(
+        self,
+        meta: TableMetadata,
+        columns: list[Column],
+        cursor: Column | None,
+        lower: Bound,
+        upper: Bound,
+        batch_size: int,
+    ) -> Iterator[Sequence[Row]]:
         """The row path, which every source has: yield lists of row tuples (values as BigQuery's
         types mean them), streaming: rows with lower <= cursor < upper (either bound None = open),
         or every row when cursor is None. read_arrow takes it where no bulk reader can."""
 
-    def window_stats(self, meta: TableMetadata, column: Column, lower: Bound,
-                     upper: Bound) -> tuple[Any, Any, int] | None:
+    def window_stats(
+        self, meta: TableMetadata, column: Column, lower: Bound, upper: Bound
+    ) -> tuple[Any, Any, int] | None:
         """(MIN, MAX, COUNT) of a column over lower <= column < upper, for splitting a large load;
         None where the source does not split."""
         return None
 
-    def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                   lower: Bound, upper: Bound, batch_size: int, schema: pa.Schema) -> Iterator[ArrowBatch]:
+    def read_arrow(
+        self,
+        meta: TableMetadata,
+        columns: list[Column],
+        cursor: Column | None,
+        lower: Bound,
+        upper: Bound,
+        batch_size: int,
+        schema: pa.Schema,
+    ) -> Iterator[ArrowBatch]:
         """The same rows as Arrow record batches in `schema` (the destination's: warehouse.arrow_schema),
         with a count of dropped NULL array elements. SQL sources override this with a bulk reader
         that skips Python rows."""
@@ -103,8 +119,14 @@ class Source(ABC):
             yield rows_to_batch(rows, columns, schema)
 
 
-def make_column(name: str, source_type: str, mapped: BigQueryType, nullable: bool,
-                is_primary_key: bool = False, indexed: bool = False) -> Column:
+def make_column(
+    name: str,
+    source_type: str,
+    mapped: BigQueryType,
+    nullable: bool,
+    is_primary_key: bool = False,
+    indexed: bool = False,
+) -> Column:
     return Column(
         name=name,
         source_type=source_type,
@@ -199,13 +221,16 @@ class SqlSource(Source):
         return [{c.name: to_json(_readable(c, v)) for c, v in zip(meta.columns, row, strict=True)} for row in rows]
 
     def window_sql(self, cursor: Column | None, lower: Bound, upper: Bound) -> str:
-        """ WHERE lower <= cursor < upper (either bound None = open), or "" for every row."""
+        """WHERE lower <= cursor < upper (either bound None = open), or "" for every row."""
         if cursor is None:
             return ""
         name = self.quote(cursor.name)
         conditions = [f"{name} IS NOT NULL"]
-        conditions += [f"{name} {op} {self.bound_literal(value, cursor.bigquery_type)}"
-                       for op, value in ((">=", lower), ("<", upper)) if value is not None]
+        conditions += [
+            f"{name} {op} {self.bound_literal(value, cursor.bigquery_type)}"
+            for op, value in ((">=", lower), ("<", upper))
+            if value is not None
+        ]
         return " WHERE " + " AND ".join(conditions)
 
     def bound_literal(self, value: Bound, kind: str) -> str:
@@ -219,19 +244,25 @@ class SqlSource(Source):
             raise ValueError(f"a window bound must be digits and date or time separators, not {text!r}")
         return f"'{text}'"
 
-    def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                     lower: Bound, upper: Bound, batch_size: int) -> Iterator[Sequence[Row]]:
+    def read_batches(
+        self,
+        meta: TableMetadata,
+        columns: list[Column],
+        cursor: Column | None,
+        lower: Bound,
+        upper: Bound,
+        batch_size: int,
+    ) -> Iterator[Sequence[Row]]:
         select = ", ".join(self.select_expression(c) for c in columns)
         sql = f"SELECT {select} FROM {self.table_sql(meta)}{self.window_sql(cursor, lower, upper)}"
         for rows in self.stream(sql, batch_size):
             yield self.convert_rows(columns, rows)
 
-    def window_stats(self, meta: TableMetadata, column: Column, lower: Bound,
-                     upper: Bound) -> tuple[Any, Any, int]:
+    def window_stats(self, meta: TableMetadata, column: Column, lower: Bound, upper: Bound) -> tuple[Any, Any, int]:
         name = self.quote(column.name)
         sql = f"SELECT MIN({name}), MAX({name}), COUNT(*) FROM {self.table_sql(meta)}"
         smallest, largest, count = self.query(sql + self.window_sql(column, lower, upper))[0]
-        (smallest, largest), = self.convert_rows([column, column], [(smallest, largest)])  # as bounds are
+        ((smallest, largest),) = self.convert_rows([column, column], [(smallest, largest)])  # as bounds are
         return smallest, largest, count
 
     @abstractmethod
@@ -260,8 +291,16 @@ class SqlSource(Source):
         """Yield the SELECT's rows as Arrow record batches (of about batch_size rows, or of the
         reader's own size); errors converted to Source*Error."""
 
-    def read_arrow(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                   lower: Bound, upper: Bound, batch_size: int, schema: pa.Schema) -> Iterator[ArrowBatch]:
+    def read_arrow(
+        self,
+        meta: TableMetadata,
+        columns: list[Column],
+        cursor: Column | None,
+        lower: Bound,
+        upper: Bound,
+        batch_size: int,
+        schema: pa.Schema,
+    ) -> Iterator[ArrowBatch]:
         if not self.bulk_readable(columns):
             yield from super().read_arrow(meta, columns, cursor, lower, upper, batch_size, schema)
             return
@@ -273,8 +312,10 @@ class SqlSource(Source):
                 for start in range(0, batch.num_rows, batch_size):  # a reader may batch by bytes
                     yield batch.slice(start, batch_size), 0
         except pa.ArrowInvalid as e:  # e.g. 'infinity' timestamps, NaN numerics: no BigQuery value
-            raise SourceQueryError(f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
-                                   f"has no BigQuery equivalent: {e}") from None
+            raise SourceQueryError(
+                f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
+                f"has no BigQuery equivalent: {e}"
+            ) from None
 
     def count_rows(self, meta: TableMetadata) -> int:
         count: int = self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]

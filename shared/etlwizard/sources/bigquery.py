@@ -29,8 +29,10 @@ class BigQuerySource(Source):
         super().__init__(connection, password, settings)
         self._client: bigquery.Client | None = None
         # Every call gives up within the query timeout, not the client's default ten minutes.
-        self._limits: dict[str, Any] = {"retry": Retry(timeout=settings.query_timeout),
-                                        "timeout": settings.query_timeout}
+        self._limits: dict[str, Any] = {
+            "retry": Retry(timeout=settings.query_timeout),
+            "timeout": settings.query_timeout,
+        }
 
     @property
     def client(self) -> bigquery.Client:
@@ -57,8 +59,15 @@ class BigQuerySource(Source):
             raise SourceConnectionError(f"{c.label}: cannot reach BigQuery ({self.scrub(str(e))})") from None
 
     def test(self) -> str:
-        self._call(lambda: list(self.client.list_datasets(
-            max_results=1, retry=Retry(timeout=self.settings.connect_timeout), timeout=self.settings.connect_timeout)))
+        self._call(
+            lambda: list(
+                self.client.list_datasets(
+                    max_results=1,
+                    retry=Retry(timeout=self.settings.connect_timeout),
+                    timeout=self.settings.connect_timeout,
+                )
+            )
+        )
         return f"BigQuery project {self.connection.project}"
 
     def list_tables(self) -> list[dict[str, str]]:
@@ -66,21 +75,20 @@ class BigQuerySource(Source):
         for dataset in self._call(lambda: list(self.client.list_datasets(**self._limits))):
             tables = self._call(lambda ref: list(self.client.list_tables(ref, **self._limits)), dataset.reference)
             out += [
-                {"schema_name": dataset.dataset_id, "table_name": t.table_id,
-                 "kind": "view" if t.table_type in ("VIEW", "MATERIALIZED_VIEW") else "table"}
+                {
+                    "schema_name": dataset.dataset_id,
+                    "table_name": t.table_id,
+                    "kind": "view" if t.table_type in ("VIEW", "MATERIALIZED_VIEW") else "table",
+                }
                 for t in tables
             ]
         return sorted(out, key=lambda t: (t["schema_name"], t["table_name"]))
 
     def _table(self, schema_name: str, table_name: str) -> bigquery.Table:
         try:
-            return self.client.get_table(
-                f"{self.connection.project}.{schema_name}.{table_name}", **self._limits
-            )
+            return self.client.get_table(f"{self.connection.project}.{schema_name}.{table_name}", **self._limits)
         except (google_errors.NotFound, google_errors.BadRequest, ValueError):
-            raise NotFound(
-                f"table {schema_name}.{table_name} does not exist in {self.connection.label}"
-            ) from None
+            raise NotFound(f"table {schema_name}.{table_name} does not exist in {self.connection.label}") from None
 
     def fetch_table_metadata(self, schema_name: str, table_name: str) -> TableMetadata:
         table = self._table(schema_name, table_name)
@@ -89,23 +97,41 @@ class BigQuerySource(Source):
         clustered = set(table.clustering_fields or [])
         partition = table.time_partitioning.field if table.time_partitioning else None
         columns = [
-            make_column(f.name, f.field_type if f.mode != "REPEATED" else f"ARRAY<{f.field_type}>",
-                        bigquery_type(f.field_type, f.mode), f.mode != "REQUIRED",
-                        is_primary_key=f.name in primary_key,
-                        indexed=f.name in clustered or f.name == partition)
+            make_column(
+                f.name,
+                f.field_type if f.mode != "REPEATED" else f"ARRAY<{f.field_type}>",
+                bigquery_type(f.field_type, f.mode),
+                f.mode != "REQUIRED",
+                is_primary_key=f.name in primary_key,
+                indexed=f.name in clustered or f.name == partition,
+            )
             for f in table.schema
         ]
-        return TableMetadata(schema_name, table_name, columns, primary_key,
-                             kind="view" if table.table_type in ("VIEW", "MATERIALIZED_VIEW") else "table")
+        return TableMetadata(
+            schema_name,
+            table_name,
+            columns,
+            primary_key,
+            kind="view" if table.table_type in ("VIEW", "MATERIALIZED_VIEW") else "table",
+        )
 
     def _quoted_table(self, meta: TableMetadata) -> str:
         return "`" + f"{self.connection.project}.{meta.schema_name}.{meta.table_name}".replace("`", "") + "`"
 
     def total_rows(self, meta: TableMetadata) -> tuple[int, bool]:
         sql = f"SELECT COUNT(*) FROM {self._quoted_table(meta)}"
-        count: int = self._call(lambda: next(iter(self.client.query_and_wait(
-            sql, retry=self._limits["retry"], api_timeout=self.settings.query_timeout,
-            wait_timeout=self.settings.query_timeout)))[0])
+        count: int = self._call(
+            lambda: next(
+                iter(
+                    self.client.query_and_wait(
+                        sql,
+                        retry=self._limits["retry"],
+                        api_timeout=self.settings.query_timeout,
+                        wait_timeout=self.settings.query_timeout,
+                    )
+                )
+            )[0]
+        )
         return count, True
 
     def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict[str, Any]]:
@@ -115,12 +141,22 @@ class BigQuerySource(Source):
 
     def cursor_now(self, cursor: Column) -> date | datetime:
         kind = {"TIMESTAMP": "CURRENT_TIMESTAMP()", "DATETIME": "CURRENT_DATETIME()", "DATE": "CURRENT_DATE()"}
-        now: date | datetime = self._call(lambda: next(iter(self.client.query_and_wait(
-            f"SELECT {kind[cursor.bigquery_type]}", retry=self._limits["retry"])))[0])
+        now: date | datetime = self._call(
+            lambda: next(
+                iter(self.client.query_and_wait(f"SELECT {kind[cursor.bigquery_type]}", retry=self._limits["retry"]))
+            )[0]
+        )
         return now
 
-    def read_batches(self, meta: TableMetadata, columns: list[Column], cursor: Column | None,
-                     lower: Bound, upper: Bound, batch_size: int) -> Iterator[Sequence[Row]]:
+    def read_batches(
+        self,
+        meta: TableMetadata,
+        columns: list[Column],
+        cursor: Column | None,
+        lower: Bound,
+        upper: Bound,
+        batch_size: int,
+    ) -> Iterator[Sequence[Row]]:
         select = ", ".join("`" + c.name.replace("`", "") + "`" for c in columns)
         sql = f"SELECT {select} FROM {self._quoted_table(meta)}"
         conditions, params = [], []
@@ -133,8 +169,12 @@ class BigQuerySource(Source):
                     params.append(bigquery.ScalarQueryParameter(label, cursor.bigquery_type, value))
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        job = self._call(self.client.query, sql, job_config=bigquery.QueryJobConfig(query_parameters=params),
-                         retry=self._limits["retry"])
+        job = self._call(
+            self.client.query,
+            sql,
+            job_config=bigquery.QueryJobConfig(query_parameters=params),
+            retry=self._limits["retry"],
+        )
         rows = self._call(job.result, page_size=batch_size)
         for page in rows.pages:
             yield [tuple(row.values()) for row in page]

@@ -16,9 +16,30 @@ from .base import Bound, Row, SqlSource, make_column
 
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 # Column types the bulk reader takes as they are; the others it reads as text.
-_NATIVE = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year", "double",
-           "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "json",
-           "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
+_NATIVE = {
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "int",
+    "integer",
+    "bigint",
+    "year",
+    "double",
+    "char",
+    "varchar",
+    "tinytext",
+    "text",
+    "mediumtext",
+    "longtext",
+    "enum",
+    "json",
+    "binary",
+    "varbinary",
+    "tinyblob",
+    "blob",
+    "mediumblob",
+    "longblob",
+}
 
 _TABLES = """
 SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES
@@ -61,10 +82,16 @@ class MySqlSource(SqlSource):
         c = self.connection
         try:
             db = pymysql.connect(
-                host=c.host, port=c.port or 3306, user=c.user, password=self._password,
-                database=c.database, charset="utf8mb4", autocommit=True,
+                host=c.host,
+                port=c.port or 3306,
+                user=c.user,
+                password=self._password,
+                database=c.database,
+                charset="utf8mb4",
+                autocommit=True,
                 # The handshake must answer within the connect timeout too, not just the TCP connect.
-                connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.connect_timeout,
+                connect_timeout=self.settings.connect_timeout,
+                read_timeout=self.settings.connect_timeout,
                 write_timeout=self.settings.query_timeout,
                 # UTC sessions: TIMESTAMP values arrive as UTC; zero dates arrive as text.
                 init_command="SET time_zone = '+00:00'",
@@ -109,19 +136,35 @@ class MySqlSource(SqlSource):
             entry[1].append(column)
         primary_key = keys.pop("PRIMARY", (True, []))[1]
         leading = {cols[0] for _, cols in keys.values()} | set(primary_key[:1])
-        json_columns = {clause[len("json_valid(") :].strip("`)")
-                        for (clause,) in self.query(_JSON_CHECKS, (schema_name, table_name))}
+        json_columns = {
+            clause[len("json_valid(") :].strip("`)")
+            for (clause,) in self.query(_JSON_CHECKS, (schema_name, table_name))
+        }
         columns = []
         for name, column_type, nullable, _data_type in self.query(_COLUMNS, (schema_name, table_name)):
             mapped = mysql_type("json" if name in json_columns else column_type)
             source_type = "json" if name in json_columns else column_type
-            columns.append(make_column(name, source_type, mapped, bool(nullable),
-                                       is_primary_key=name in primary_key, indexed=name in leading))
+            columns.append(
+                make_column(
+                    name,
+                    source_type,
+                    mapped,
+                    bool(nullable),
+                    is_primary_key=name in primary_key,
+                    indexed=name in leading,
+                )
+            )
         not_null = {c.name for c in columns if not c.nullable}
         unique_keys = [cols for unique, cols in keys.values() if unique and set(cols) <= not_null]
-        return TableMetadata(schema_name, table_name, columns, primary_key, unique_keys,
-                             kind="view" if table_type == "VIEW" else "table",
-                             estimated_rows=table_rows if table_type != "VIEW" else None)
+        return TableMetadata(
+            schema_name,
+            table_name,
+            columns,
+            primary_key,
+            unique_keys,
+            kind="view" if table_type == "VIEW" else "table",
+            estimated_rows=table_rows if table_type != "VIEW" else None,
+        )
 
     def cursor_now(self, cursor: Column) -> date | datetime:
         if cursor.bigquery_type == "TIMESTAMP":
@@ -160,17 +203,25 @@ class MySqlSource(SqlSource):
         """ConnectorX (Rust, MySQL's binary protocol) into Arrow: about as fast as `mariadb --quick`,
         where pymysql parses every value in Python."""
         # TCP keepalives: a server gone silent mid-read fails the run instead of holding it
-        url = (f"{self.bulk_url('mysql')}?tcp_connect_timeout_ms={int(self.settings.connect_timeout * 1000)}"
-               "&tcp_keepalive_time_ms=30000")
+        url = (
+            f"{self.bulk_url('mysql')}?tcp_connect_timeout_ms={int(self.settings.connect_timeout * 1000)}"
+            "&tcp_keepalive_time_ms=30000"
+        )
         try:
-            yield from connectorx.read_sql(url, sql, return_type="arrow_stream", batch_size=batch_size,
-                                           pre_execution_query=["SET time_zone = '+00:00'"])  # TIMESTAMPs as UTC
+            yield from connectorx.read_sql(
+                url,
+                sql,
+                return_type="arrow_stream",
+                batch_size=batch_size,
+                pre_execution_query=["SET time_zone = '+00:00'"],
+            )  # TIMESTAMPs as UTC
         except BaseException as e:  # ConnectorX's errors, and its Rust panics (BaseException)
             if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
                 raise
             if "waiting for connection" in str(e):  # its pool gave up connecting, after about 30 s
-                raise SourceConnectionError(f"{self.connection.label}: cannot open a reading connection: "
-                                            f"{self.scrub(str(e))}") from None
+                raise SourceConnectionError(
+                    f"{self.connection.label}: cannot open a reading connection: {self.scrub(str(e))}"
+                ) from None
             raise self._convert_error(e) from None
 
     def bulk_expression(self, column: Column) -> str:

@@ -74,7 +74,10 @@ class PostgresSource(SqlSource):
             raise SourceConnectionError(f"{where} ({e.strerror or e})") from None
         try:
             db = pg8000.dbapi.connect(
-                user=c.user, password=self._password or None, database=c.database, sock=sock,
+                user=c.user,
+                password=self._password or None,
+                database=c.database,
+                sock=sock,
                 application_name="etl-wizard",
             )
         except Exception as e:
@@ -88,8 +91,9 @@ class PostgresSource(SqlSource):
         c = self.connection
 
         def lost(detail: str) -> Exception:
-            return SourceConnectionError(f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} "
-                                         f"({detail})")
+            return SourceConnectionError(
+                f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({detail})"
+            )
 
         server = _server_error(error)
         if server is not None:
@@ -112,9 +116,7 @@ class PostgresSource(SqlSource):
         return version
 
     def list_tables(self) -> list[dict[str, str]]:
-        return [
-            {"schema_name": s, "table_name": t, "kind": _RELKINDS[k]} for s, t, k in self.query(_TABLES)
-        ]
+        return [{"schema_name": s, "table_name": t, "kind": _RELKINDS[k]} for s, t, k in self.query(_TABLES)]
 
     def fetch_table_metadata(self, schema_name: str, table_name: str) -> TableMetadata:
         found = self.query(_TABLE, (schema_name, table_name))
@@ -125,16 +127,27 @@ class PostgresSource(SqlSource):
         primary_key: list[str] = next((cols for is_pk, _, cols in indexes if is_pk), [])
         leading = {cols[0] for _, _, cols in indexes}
         columns = [
-            make_column(name, source_type, postgres_type(base_type), nullable,
-                        is_primary_key=name in primary_key, indexed=name in leading)
+            make_column(
+                name,
+                source_type,
+                postgres_type(base_type),
+                nullable,
+                is_primary_key=name in primary_key,
+                indexed=name in leading,
+            )
             for name, source_type, base_type, nullable in self.query(_COLUMNS, (oid,))
         ]
         not_null = {c.name for c in columns if not c.nullable}
-        unique_keys = [cols for is_pk, unique, cols in indexes
-                       if unique and not is_pk and set(cols) <= not_null]
-        return TableMetadata(schema_name, table_name, columns, list(primary_key), unique_keys,
-                             kind=_RELKINDS[relkind],
-                             estimated_rows=reltuples if reltuples and reltuples > 0 else None)
+        unique_keys = [cols for is_pk, unique, cols in indexes if unique and not is_pk and set(cols) <= not_null]
+        return TableMetadata(
+            schema_name,
+            table_name,
+            columns,
+            list(primary_key),
+            unique_keys,
+            kind=_RELKINDS[relkind],
+            estimated_rows=reltuples if reltuples and reltuples > 0 else None,
+        )
 
     def cursor_now(self, cursor: Column) -> date | datetime:
         kind = {"TIMESTAMP": "now()", "DATETIME": "localtimestamp", "DATE": "current_date"}[cursor.bigquery_type]
@@ -173,9 +186,11 @@ class PostgresSource(SqlSource):
         """Apache Arrow's ADBC driver (C, libpq): COPY ... TO STDOUT (FORMAT binary) decoded straight
         into Arrow, about 16 MB a batch, read only as fast as the run takes them."""
         # TCP keepalives: a server gone silent mid-read fails the run within about a minute
-        url = (f"{self.bulk_url('postgresql')}?connect_timeout={int(self.settings.connect_timeout)}"
-               "&application_name=etl-wizard&keepalives=1&keepalives_idle=30&keepalives_interval=10"
-               "&keepalives_count=3")
+        url = (
+            f"{self.bulk_url('postgresql')}?connect_timeout={int(self.settings.connect_timeout)}"
+            "&application_name=etl-wizard&keepalives=1&keepalives_idle=30&keepalives_interval=10"
+            "&keepalives_count=3"
+        )
         try:
             with adbc_postgresql.connect(url, autocommit=True) as db, db.cursor() as cursor:
                 cursor.execute(sql)

@@ -46,9 +46,7 @@ class EmbeddedStore:
 
     def list(self, collection: str) -> list[Document]:
         with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT data FROM documents WHERE collection = ? ORDER BY id", (collection,)
-            ).fetchall()
+            rows = db.execute("SELECT data FROM documents WHERE collection = ? ORDER BY id", (collection,)).fetchall()
         return [_document(r[0]) for r in rows]
 
     def transact(self, collection: str, doc_id: str, mutate: Mutation) -> Document | None:
@@ -74,9 +72,7 @@ class EmbeddedStore:
 
     def delete(self, collection: str, doc_id: str) -> bool:
         with closing(self._connect()) as db:
-            cursor = db.execute(
-                "DELETE FROM documents WHERE collection = ? AND id = ?", (collection, doc_id)
-            )
+            cursor = db.execute("DELETE FROM documents WHERE collection = ? AND id = ?", (collection, doc_id))
         return cursor.rowcount > 0
 
 
