@@ -13,31 +13,18 @@ hands it `run_handler`, which the worker pool calls with each run message.
 """
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any
 
+from .clock import Clock, utc_now
 from .config import Settings
 from .dispatch import LocalDispatcher, Publisher, PubSubPublisher
-from .scheduling import CloudScheduler, LocalScheduler, Schedule
+from .schedulers import CloudScheduler, LocalScheduler, Scheduler
 from .secrets import FileSecretStore, SecretManagerStore, SecretStore
 from .store import DocumentStore
 from .warehouse import Warehouse
 
 RunHandler = Callable[["Stack", bytes], Any]
-
-
-class Scheduler(Protocol):
-    """Fires a job's run message on its schedule: Cloud Scheduler, or LocalScheduler."""
-
-    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False) -> None: ...
-    def pause(self, job_id: str) -> None: ...
-    def resume(self, job_id: str) -> None: ...
-    def delete(self, job_id: str) -> None: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Stack:
@@ -46,7 +33,7 @@ class Stack:
         settings: Settings,
         *,
         run_handler: RunHandler | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         **parts: Any,
     ):
         """parts: store, secrets, warehouse, publisher, scheduler to use instead of the defaults."""

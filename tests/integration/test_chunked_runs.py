@@ -159,7 +159,7 @@ def test_a_window_loads_each_row_once_read_in_slices_or_not(
     """MySQL's bulk reader runs ahead of a slow load, so a run reads its window in slices of about
     chunk_rows rows, which bounds how far: rows sharing a cursor value at a slice's edge land once.
     PostgreSQL's reads only as fast as the run takes its batches: one query, files of chunk_rows."""
-    from etlwizard.sources.base import SqlSource
+    from etlwizard.sources.sql import SqlSource
 
     stack = make_stack(chunk_rows=100, batch_rows=30)
     client = create_app(stack=stack).test_client()

@@ -9,7 +9,8 @@ import pytest
 from google.cloud import scheduler_v1
 from google.cloud.scheduler_v1.services.cloud_scheduler.transports import CloudSchedulerGrpcTransport
 
-from etlwizard.scheduling import CloudScheduler, Schedule
+from etlwizard.schedulers import CloudScheduler
+from etlwizard.scheduling import Schedule
 
 SERVICE = "google.cloud.scheduler.v1.CloudScheduler"
 

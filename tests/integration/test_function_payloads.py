@@ -21,18 +21,6 @@ POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 
 @pytest.fixture
-def function_env(monkeypatch, settings):
-    """What the deployed functions read from their environment, pointed at the test's stack."""
-    for name, value in {
-        "ETL_STACK": "embedded",
-        "ETL_PROJECT": settings.project,
-        "ETL_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
-        "ETL_DATA_DIR": str(settings.data_dir),
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
 def shop_db():
     """A throwaway database holding public.orders, the table the examples load."""
     name = f"etl_shop_{uuid.uuid4().hex[:8]}"

@@ -13,17 +13,6 @@ from cloudevents.http import CloudEvent
 MAIN = str(Path(__file__).parents[2] / "functions" / "main.py")
 
 
-@pytest.fixture
-def function_env(monkeypatch, settings):
-    for name, value in {
-        "ETL_STACK": "embedded",
-        "ETL_PROJECT": settings.project,
-        "ETL_BIGQUERY_ENDPOINT": settings.bigquery_endpoint,
-        "ETL_DATA_DIR": str(settings.data_dir),
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
 def test_preview_function_answers_as_the_wizard_route(function_env, client, pg):
     cid = pg
     function = functions_framework.create_app("preview_table", MAIN, "http").test_client()

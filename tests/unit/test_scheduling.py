@@ -4,7 +4,8 @@ import pytest
 
 from etlwizard.errors import InvalidInput
 from etlwizard.model import backfill_start
-from etlwizard.scheduling import LocalScheduler, Schedule, preview_schedule
+from etlwizard.schedulers import LocalScheduler
+from etlwizard.scheduling import Schedule, preview_schedule
 from etlwizard.store.embedded import EmbeddedStore
 
 UTC = timezone.utc

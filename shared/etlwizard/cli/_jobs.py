@@ -6,7 +6,8 @@ from typing import TextIO
 import click
 
 from ._api import JSON, ApiClient, CliError, segment
-from ._jobfile import Applier, export_jobs, read_job_file
+from ._apply import Applier
+from ._jobfile import export_jobs, read_job_file
 from ._terminal import ask_password, json_option, print_json, print_table, text
 
 FINISHED = ("succeeded", "failed", "skipped")

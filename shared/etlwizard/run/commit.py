@@ -16,9 +16,9 @@ from google.cloud import bigquery
 from ..bigquery_sql import quote
 from ..job import Job
 from ..model import Column
+from ..sources.base import Bound
 from ..stack import Stack
 from ..warehouse import LOADED_AT, RUN_ID, SOURCE_ID
-from .plan import Value
 
 
 def staging_name(job: Job, run_id: str, chunk: int | None = None) -> str:
@@ -33,7 +33,7 @@ class Merge:
 
 
 def merge_statement(
-    job: Job, columns: list[Column], lower: Value | None, upper: Value | None, target: str, staged: str, run_id: str
+    job: Job, columns: list[Column], lower: Bound, upper: Bound, target: str, staged: str, run_id: str
 ) -> Merge:
     """The MERGE of `staged` (a table or a subquery, as SQL) into `target` for a window of the job's
     cursor (lower None: open; both ignored for catalog loads)."""
@@ -78,8 +78,8 @@ def commit(
     stack: Stack,
     job: Job,
     columns: list[Column],
-    lower: Value | None,
-    upper: Value | None,
+    lower: Bound,
+    upper: Bound,
     staging_tables: list[str],
     run_id: str,
 ) -> None:

@@ -18,15 +18,13 @@ from ..bigquery_sql import quote
 from ..errors import NotFound
 from ..job import Job
 from ..model import Column, TableMetadata
-from ..sources.base import Source
+from ..sources.base import Bound, Source
 from ..stack import Stack
 from ..warehouse import SOURCE_ID
-from .state import Bound, Window
-
-Value = date | datetime | int  # a bound as the source compares it
+from .state import BoundText, Window
 
 
-def parse_bound(value: Bound, kind: str) -> Value | None:
+def parse_bound(value: BoundText, kind: str) -> Bound:
     """A stored bound back in the column's terms: aware for TIMESTAMP, naive for DATETIME."""
     if value is None or isinstance(value, int):
         return value
@@ -36,13 +34,13 @@ def parse_bound(value: Bound, kind: str) -> Value | None:
     return parsed.replace(tzinfo=timezone.utc) if kind == "TIMESTAMP" and parsed.tzinfo is None else parsed
 
 
-def bound_text(value: Value | None) -> Bound:
+def bound_text(value: Bound) -> BoundText:
     if value is None or isinstance(value, int):
         return value
     return value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value.isoformat()
 
 
-def _start_bound(start: str | None, kind: str) -> Value | None:
+def _start_bound(start: str | None, kind: str) -> Bound:
     """historical_start_date (a day) as a bound of the cursor's type."""
     if start is None:
         return None
@@ -55,8 +53,8 @@ def _start_bound(start: str | None, kind: str) -> Value | None:
 
 @dataclass(frozen=True)
 class Stats:
-    smallest: Value
-    largest: Value
+    smallest: date | datetime | int
+    largest: date | datetime | int
     count: int
 
 
@@ -66,8 +64,8 @@ class Plan:
     `split` where it may be (stats: the split column over the window, when it was worth reading)."""
 
     cursor: Column | None
-    lower: Value | None
-    upper: Value | None
+    lower: Bound
+    upper: Bound
     split: Column | None
     stats: Stats | None
 
@@ -82,7 +80,7 @@ class Plan:
             return None
         return Window(str(bound_text(self.lower)) if self.lower is not None else None, str(bound_text(self.upper)))
 
-    def slices(self, size: int) -> list[tuple[Value | None, Value | None]]:
+    def slices(self, size: int) -> list[tuple[Bound, Bound]]:
         return cut(self.stats, self.split, self.lower, self.upper, size)
 
 
@@ -126,20 +124,16 @@ def split_column(job: Job, meta: TableMetadata, cursor: Column | None) -> Column
     return key if key is not None and key.bigquery_type == "INT64" else None
 
 
-def window_stats(
-    source: Source, meta: TableMetadata, column: Column, lower: Value | None, upper: Value | None
-) -> Stats | None:
+def window_stats(source: Source, meta: TableMetadata, column: Column, lower: Bound, upper: Bound) -> Stats | None:
     found = source.window_stats(meta, column, lower, upper)
     return None if found is None or found[0] is None else Stats(*found)
 
 
-def cut(
-    stats: Stats | None, column: Column | None, lower: Value | None, upper: Value | None, size: int
-) -> list[tuple[Value | None, Value | None]]:
+def cut(stats: Stats | None, column: Column | None, lower: Bound, upper: Bound, size: int) -> list[tuple[Bound, Bound]]:
     """lower <= column < upper as consecutive half-open slices of about `size` rows each, cut where
     the values are (an open bound becomes the column's MIN, or MAX + 1); one slice when the window
     holds no more than `size` rows or its values cannot be told apart."""
-    whole: list[tuple[Value | None, Value | None]] = [(lower, upper)]
+    whole: list[tuple[Bound, Bound]] = [(lower, upper)]
     if stats is None or column is None or stats.count <= size:
         return whole
     # dates, datetimes or integers, all of one kind: Any, as the arithmetic is the same for each
@@ -160,7 +154,7 @@ def cut(
     return list(pairwise(bounds))
 
 
-def _resume_point(stack: Stack, job: Job, cursor: Column) -> Value | None:
+def _resume_point(stack: Stack, job: Job, cursor: Column) -> Bound:
     """A job on a table that already holds this source's rows starts at their MAX(cursor)."""
     warehouse, destination = stack.warehouse, job.destination
     rows = warehouse.query(

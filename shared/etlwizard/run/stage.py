@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 from ..columnar import ParquetSpool
 from ..model import Column, TableMetadata
-from ..sources.base import Source
+from ..sources.base import Bound, Source
 from ..stack import Stack
-from .plan import Value
 
 # A running run's row count is saved this often (seconds): what the jobs page shows meanwhile. By
 # time, not rows: each write is a round trip to the job store that the reading waits for.
@@ -42,7 +41,7 @@ class Reads:
     meta: TableMetadata
     columns: list[Column]
     column: Column | None
-    slices: list[tuple[Value | None, Value | None]]
+    slices: list[tuple[Bound, Bound]]
 
 
 def stage(

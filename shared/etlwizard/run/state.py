@@ -29,7 +29,7 @@ class ChunkStatus(StrEnum):
     FAILED = "failed"
 
 
-Bound = int | str | None  # a stored window bound: an integer key, an ISO date/time, or open
+BoundText = int | str | None  # a stored window bound: an integer key, an ISO date/time, or open
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ class Chunk:
     """One slice of a large window, staged by its own run-job call."""
 
     index: int
-    lower: Bound
-    upper: Bound
+    lower: BoundText
+    upper: BoundText
     status: ChunkStatus = ChunkStatus.PENDING
     rows: int = 0
     bytes: int = 0

@@ -12,7 +12,8 @@ import pymysql.err
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
 from ..model import Column, TableMetadata
 from ..typemap import mysql_type
-from .base import Bound, Row, SqlSource, make_column
+from .base import Bound, Row, make_column
+from .sql import SqlSource
 
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 # Column types the bulk reader takes as they are; the others it reads as text.

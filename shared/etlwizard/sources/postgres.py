@@ -16,7 +16,8 @@ from adbc_driver_manager._reader import AdbcRecordBatchReader
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
 from ..model import Column, TableMetadata
 from ..typemap import postgres_type
-from .base import Bound, Row, SqlSource, make_column
+from .base import Bound, Row, make_column
+from .sql import SqlSource
 
 _RELKINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
 

@@ -1,0 +1,220 @@
+"""What the SQL sources (PostgreSQL, MySQL) share: a DB-API connection, quoting, the SELECT of a
+window, previews, counts, and the bulk path into Arrow. A subclass connects, reads its catalog,
+and says how to quote and how its driver reads each type.
+"""
+
+import json
+import re
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from ..columnar import conform
+from ..config import Settings
+from ..errors import SourceQueryError
+from ..model import Column, Connection, TableMetadata
+from ..recommend import recommend_key
+from ..values import to_json
+from .base import ArrowBatch, Bound, Row, Source
+
+
+class SqlSource(Source):
+    """A DB-API source: subclasses connect, read their catalog, and say how to quote."""
+
+    quote_char = '"'
+
+    def __init__(self, connection: Connection, password: str, settings: Settings):
+        super().__init__(connection, password, settings)
+        self._db: Any = None  # a DB-API connection: pg8000's or pymysql's, which share no types
+
+    @abstractmethod
+    def _connect(self) -> Any:
+        """A DB-API connection, with errors converted to Source*Error."""
+
+    @abstractmethod
+    def _convert_error(self, error: BaseException) -> Exception:
+        """The driver's exception as a Source*Error with a readable message."""
+
+    def close(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except Exception:
+                pass
+            self._db = None
+
+    @property
+    def db(self) -> Any:
+        if self._db is None:
+            self._db = self._connect()
+        return self._db
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = self.db.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        except Exception as e:
+            raise self._convert_error(e) from None
+        finally:
+            cursor.close()
+
+    def quote(self, identifier: str) -> str:
+        q = self.quote_char
+        return q + identifier.replace(q, q + q) + q
+
+    def table_sql(self, meta: TableMetadata) -> str:
+        return f"{self.quote(meta.schema_name)}.{self.quote(meta.table_name)}"
+
+    def select_expression(self, column: Column) -> str:
+        """How a column is read; a source casts the types its driver cannot return faithfully."""
+        return self.quote(column.name)
+
+    def converter(self, column: Column) -> Callable[[Any], Any] | None:
+        """A function turning this column's non-NULL driver values into the Python values its
+        BigQuery type means, or None when the driver's values are right as they are."""
+        return None
+
+    def convert_rows(self, columns: list[Column], rows: Sequence[Row]) -> Sequence[Row]:
+        converters = [(i, f) for i, c in enumerate(columns) if (f := self.converter(c)) is not None]
+        if not converters:
+            return rows
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, convert in converters:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            converted.append(values)
+        return converted
+
+    def sample_rows(self, meta: TableMetadata, limit: int) -> list[dict[str, Any]]:
+        select = ", ".join(self.select_expression(c) for c in meta.columns)
+        order = ", ".join(self.quote(k) for k in (meta.primary_key or recommend_key(meta)))
+        sql = f"SELECT {select} FROM {self.table_sql(meta)}"
+        if order:
+            sql += f" ORDER BY {order}"
+        sql += f" LIMIT {int(limit)}"
+        rows = self.convert_rows(meta.columns, self.query(sql))
+        return [{c.name: to_json(_readable(c, v)) for c, v in zip(meta.columns, row, strict=True)} for row in rows]
+
+    def window_sql(self, cursor: Column | None, lower: Bound, upper: Bound) -> str:
+        """WHERE lower <= cursor < upper (either bound None = open), or "" for every row."""
+        if cursor is None:
+            return ""
+        name = self.quote(cursor.name)
+        conditions = [f"{name} IS NOT NULL"]
+        conditions += [
+            f"{name} {op} {self.bound_literal(value, cursor.bigquery_type)}"
+            for op, value in ((">=", lower), ("<", upper))
+            if value is not None
+        ]
+        return " WHERE " + " AND ".join(conditions)
+
+    def bound_literal(self, value: Bound, kind: str) -> str:
+        """A window bound (an integer, date or datetime this code made, never request text) as SQL."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # a key range's bound
+        if not isinstance(value, (date, datetime)):
+            raise TypeError(f"a window bound must be a date, datetime or integer, not {type(value).__name__}")
+        text = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+        if not _BOUND.fullmatch(text):  # a check that stays under `python -O`, unlike an assert
+            raise ValueError(f"a window bound must be digits and date or time separators, not {text!r}")
+        return f"'{text}'"
+
+    def read_batches(
+        self,
+        meta: TableMetadata,
+        columns: list[Column],
+        cursor: Column | None,
+        lower: Bound,
+        upper: Bound,
+        batch_size: int,
+    ) -> Iterator[Sequence[Row]]:
+        select = ", ".join(self.select_expression(c) for c in columns)
+        sql = f"SELECT {select} FROM {self.table_sql(meta)}{self.window_sql(cursor, lower, upper)}"
+        for rows in self.stream(sql, batch_size):
+            yield self.convert_rows(columns, rows)
+
+    def window_stats(self, meta: TableMetadata, column: Column, lower: Bound, upper: Bound) -> tuple[Any, Any, int]:
+        name = self.quote(column.name)
+        sql = f"SELECT MIN({name}), MAX({name}), COUNT(*) FROM {self.table_sql(meta)}"
+        smallest, largest, count = self.query(sql + self.window_sql(column, lower, upper))[0]
+        ((smallest, largest),) = self.convert_rows([column, column], [(smallest, largest)])  # as bounds are
+        return smallest, largest, count
+
+    @abstractmethod
+    def stream(self, sql: str, batch_size: int) -> Iterator[Sequence[Row]]:
+        """Yield lists of about batch_size row tuples without holding the result in memory: the row
+        path, which read_batches (and read_arrow where the bulk reader cannot read the columns) takes;
+        errors converted to Source*Error."""
+
+    # --- The bulk path: a reader in C or Rust turns the SELECT into Arrow, no row passes through Python.
+
+    def bulk_expression(self, column: Column) -> str:
+        """How the bulk reader selects a column: natively, or as text Arrow parses."""
+        return self.select_expression(column)
+
+    def bulk_readable(self, columns: list[Column]) -> bool:
+        return True
+
+    def bulk_url(self, scheme: str) -> str:
+        c = self.connection
+        credentials = quote(c.user, safe="") + (":" + quote(self._password, safe="") if self._password else "")
+        host = f"[{c.host}]" if ":" in c.host else c.host  # an IPv6 address
+        return f"{scheme}://{credentials}@{host}:{c.port}/{quote(c.database, safe='')}"
+
+    @abstractmethod
+    def bulk_batches(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """Yield the SELECT's rows as Arrow record batches (of about batch_size rows, or of the
+        reader's own size); errors converted to Source*Error."""
+
+    def read_arrow(
+        self,
+        meta: TableMetadata,
+        columns: list[Column],
+        cursor: Column | None,
+        lower: Bound,
+        upper: Bound,
+        batch_size: int,
+        schema: pa.Schema,
+    ) -> Iterator[ArrowBatch]:
+        if not self.bulk_readable(columns):
+            yield from super().read_arrow(meta, columns, cursor, lower, upper, batch_size, schema)
+            return
+        select = ", ".join(self.bulk_expression(c) for c in columns)
+        sql = f"SELECT {select} FROM {self.table_sql(meta)}{self.window_sql(cursor, lower, upper)}"
+        try:
+            for batch in self.bulk_batches(sql, batch_size):
+                batch = conform(batch, schema)
+                for start in range(0, batch.num_rows, batch_size):  # a reader may batch by bytes
+                    yield batch.slice(start, batch_size), 0
+        except pa.ArrowInvalid as e:  # e.g. 'infinity' timestamps, NaN numerics: no BigQuery value
+            raise SourceQueryError(
+                f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
+                f"has no BigQuery equivalent: {e}"
+            ) from None
+
+    def count_rows(self, meta: TableMetadata) -> int:
+        count: int = self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]
+        return count
+
+    def total_rows(self, meta: TableMetadata) -> tuple[int, bool]:
+        estimate = meta.estimated_rows
+        if estimate is not None and estimate > self.settings.exact_count_limit:
+            return estimate, False
+        return self.count_rows(meta), True
+
+
+_BOUND = re.compile(r"[0-9:. +\-]+")
+
+
+def _readable(column: Column, value: Any) -> Any:
+    """JSON held as text (MariaDB's JSON is a LONGTEXT) shown as JSON in a preview."""
+    if column.bigquery_type == "JSON" and isinstance(value, (str, bytes)):
+        return json.loads(value)
+    return value
