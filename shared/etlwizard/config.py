@@ -43,8 +43,9 @@ class Settings:
     # A run reads cursor values up to the source's clock minus this lag, so rows still committing
     # are read by the next run instead of skipped.
     run_lag_seconds: int = 120
-    # A run holds its job's lease this long at most (a crashed run frees the job after it).
-    lease_seconds: int = 3600
+    # A run's lease on its job lapses this long after its last heartbeat (it beats every quarter of
+    # it): a worker that died (killed, out of memory, shut down) blocks its job no longer than this.
+    lease_seconds: int = 120
     # Rows per batch read from a source, and per load job into the staging table.
     batch_rows: int = 20_000
     chunk_rows: int = 250_000
