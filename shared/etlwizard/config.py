@@ -32,6 +32,9 @@ class Settings:
     data_dir: Path = Path.home() / ".local" / "share" / "etl-wizard"
     connect_timeout: float = 5.0
     query_timeout: float = 60.0
+    # Catalog connections kept open per saved connection, per process: previews, tests and runs'
+    # catalog queries share them; a request finding all busy waits up to connect_timeout.
+    pool_size: int = 8
     sample_size: int = 10
     # Above this many rows (by the catalog's estimate) the preview reports the estimate
     # instead of running COUNT(*).
@@ -73,6 +76,7 @@ class Settings:
             "data_dir": Path(env["ETL_DATA_DIR"]) if env.get("ETL_DATA_DIR") else None,
             "connect_timeout": _number(env, "ETL_CONNECT_TIMEOUT", float),
             "query_timeout": _number(env, "ETL_QUERY_TIMEOUT", float),
+            "pool_size": _number(env, "ETL_POOL_SIZE", int),
             "sample_size": _number(env, "ETL_SAMPLE_SIZE", int),
             "exact_count_limit": _number(env, "ETL_EXACT_COUNT_LIMIT", int),
             "run_lag_seconds": _number(env, "ETL_RUN_LAG_SECONDS", int),
