@@ -76,3 +76,11 @@ class StoreError(EtlError):
 
     status = 503
     transient = True
+
+
+class Interrupted(EtlError):
+    """The run was stopped before it finished: its process is shutting down, or it lost its job's
+    lease to a run that took over. Nothing was committed; a retry runs the window again."""
+
+    status = 503
+    transient = True

@@ -12,6 +12,7 @@ The stack knows no run engine: an entry point that runs jobs in this process (th
 hands it `run_handler`, which the worker pool calls with each run message.
 """
 
+import threading
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -34,12 +35,15 @@ class Stack:
         *,
         run_handler: RunHandler | None = None,
         clock: Clock = utc_now,
+        stopping: threading.Event | None = None,
         **parts: Any,
     ):
-        """parts: store, secrets, warehouse, publisher, scheduler to use instead of the defaults."""
+        """parts: store, secrets, warehouse, publisher, scheduler to use instead of the defaults.
+        stopping: set when the process shuts down (SIGTERM): runs stop, record it and free their job."""
         self.settings = settings
         self.run_handler = run_handler
         self.clock = clock
+        self.stopping = stopping or threading.Event()
         for name, part in parts.items():
             setattr(self, name, part)
 
@@ -61,7 +65,7 @@ class Stack:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings)
+        return Warehouse(self.settings, stopping=self.stopping)
 
     @cached_property
     def publisher(self) -> Publisher:

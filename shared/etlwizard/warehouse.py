@@ -6,6 +6,7 @@ knows to ignore them.
 """
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import IO, Any, ParamSpec, TypeVar
 
@@ -18,7 +19,7 @@ from .bigquery_client import make_client
 from .bigquery_sql import quote, table_path
 from .columnar import arrow_schema, loaded_type
 from .config import Settings
-from .errors import Conflict, DestinationError, InvalidInput, NotFound
+from .errors import Conflict, DestinationError, Interrupted, InvalidInput, NotFound
 from .model import Column
 from .typemap import clusterable
 from .values import to_json
@@ -27,6 +28,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Row = Any  # a google.cloud.bigquery Row: values by position or name
 
+# A run stages its rows in <table>__etl_staging_<run id>[_<chunk>] beside the destination table.
+STAGING_MARK = "__etl_staging_"
 METADATA_PREFIX = "_etl_"  # no selected column may start with it
 SOURCE_ID = f"{METADATA_PREFIX}source_id"
 RUN_ID = f"{METADATA_PREFIX}run_id"
@@ -68,8 +71,12 @@ def _standard(field_type: str) -> str:
 
 
 class Warehouse:
-    def __init__(self, settings: Settings, client: bigquery.Client | None = None):
+    def __init__(
+        self, settings: Settings, client: bigquery.Client | None = None, stopping: threading.Event | None = None
+    ):
+        """stopping: once set, a load job still running is cancelled (the process is shutting down)."""
         self.settings = settings
+        self.stopping = stopping or threading.Event()
         self.client = client or make_client(settings)
         self.project = self.client.project
         # every call gives up within the query timeout, not the client's default ten minutes
@@ -146,9 +153,21 @@ class Warehouse:
             raise NotFound(f"dataset {dataset} does not exist in BigQuery") from None
         out = []
         for item in sorted(items, key=lambda t: t.table_id):
+            if STAGING_MARK in item.table_id:
+                continue  # a run's own working table, not the user's
             table = self.get_table(dataset, item.table_id)
             out.append(self._describe(table) | {"row_count": self.count_rows(dataset, item.table_id)})
         return out
+
+    def staging_tables(self, dataset: str) -> list[str]:
+        """The runs' staging tables in a dataset (none when the dataset does not exist)."""
+        try:
+            items = self.client.list_tables(
+                f"{self.project}.{check_dataset(dataset)}", retry=self._retry, timeout=self._timeout
+            )
+            return [t.table_id for t in items if STAGING_MARK in t.table_id]
+        except google_errors.NotFound:
+            return []
 
     def _describe(self, table: bigquery.Table) -> dict[str, Any]:
         return {
@@ -242,7 +261,14 @@ class Warehouse:
         options.enable_list_inference = True  # list<x> -> REPEATED x
         config.parquet_options = options
         job = self._call(self.client.load_table_from_file, file, self.table_id(dataset, table), job_config=config)
-        self._call(job.result, timeout=None)
+        while True:
+            try:
+                self._call(job.result, timeout=1)
+                return
+            except TimeoutError:  # still loading: go on waiting, unless the process is stopping
+                if self.stopping.is_set():
+                    job.cancel()
+                    raise Interrupted("The run was interrupted: its process is shutting down.") from None
 
     def drop_table(self, dataset: str, table: str) -> None:
         self._call(

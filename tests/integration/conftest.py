@@ -1,5 +1,8 @@
 """Fixtures of the integration tests beyond tests/conftest.py's."""
 
+import uuid
+
+import pg8000.native
 import pytest
 
 
@@ -13,3 +16,21 @@ def function_env(monkeypatch, settings):
         "ETL_DATA_DIR": str(settings.data_dir),
     }.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def pg_sql(postgres_db):
+    db = pg8000.native.Connection(**postgres_db)
+    yield db.run
+    db.close()
+
+
+@pytest.fixture
+def table(pg_sql):
+    """A PostgreSQL table of the test's own: events (id, note, amount, updated_at)."""
+    name = f"events_{uuid.uuid4().hex[:8]}"
+    pg_sql(
+        f"CREATE TABLE {name} (id int PRIMARY KEY, note text, amount numeric(12,2), updated_at timestamptz NOT NULL)"
+    )
+    yield name
+    pg_sql(f"DROP TABLE {name}")

@@ -139,8 +139,8 @@ def test_a_resumed_run_leaves_chunks_still_loading_to_their_workers(settings):
         chunks=[
             Chunk(0, 0, 1, ChunkStatus.DONE, attempts=1),
             Chunk(1, 1, 2, ChunkStatus.FAILED, attempts=1),
-            Chunk(2, 2, 3, ChunkStatus.LOADING, attempts=1, loading_since=now.isoformat()),
-            Chunk(3, 3, 4, ChunkStatus.LOADING, attempts=1, loading_since=(now - timedelta(hours=2)).isoformat()),
+            Chunk(2, 2, 3, ChunkStatus.LOADING, attempts=1, heartbeat_at=now.isoformat()),
+            Chunk(3, 3, 4, ChunkStatus.LOADING, attempts=1, heartbeat_at=(now - timedelta(hours=2)).isoformat()),
             Chunk(4, 4, 5),
         ],
     )

@@ -7,12 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 from ..connections import open_connection
-from ..errors import NotFound
+from ..errors import Interrupted, NotFound
 from ..job import Job
 from ..jobs import get_job
 from ..stack import Stack
 from . import lease
 from .commit import commit, staging_name
+from .heartbeat import heartbeat
 from .plan import Plan, bound_text, cut, parse_bound, read_table, window_stats
 from .records import change_run, failure_message, get_run, save_run
 from .stage import Progress, Reads, stage
@@ -34,12 +35,12 @@ def fan_out(stack: Stack, job_id: str, run: Run) -> Run:
     run = replace(run, status=RunStatus.RUNNING, error=None, finished_at=None, duration_seconds=None)
     save_run(stack, run)
     stale = (stack.clock() - timedelta(seconds=stack.settings.lease_seconds)).isoformat()
-    # a chunk still loading elsewhere is left to its worker, unless that worker is long gone
+    # a chunk still loading elsewhere is left to its worker, unless that worker stopped beating
     todo = [
         c
         for c in run.chunks
         if c.status in (ChunkStatus.PENDING, ChunkStatus.FAILED)
-        or (c.status is ChunkStatus.LOADING and (c.loading_since or "") < stale)
+        or (c.status is ChunkStatus.LOADING and (c.heartbeat_at or "") < stale)
     ]
     for chunk in todo:
         stack.publisher.publish(RunMessage(job_id, run_id=run.id, chunk=chunk.index).to_bytes())
@@ -59,9 +60,14 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> Run | None:
         job_id,
         run_id,
         lambda r: r.with_chunk(
-            index, status=ChunkStatus.LOADING, loading_since=since, attempts=r.chunks[index].attempts + 1
+            index, status=ChunkStatus.LOADING, heartbeat_at=since, attempts=r.chunks[index].attempts + 1
         ),
     )
+
+    def beat() -> None:  # the chunk's own heartbeat, beside the lease's: fan_out tells dead chunks by it
+        now = stack.clock().isoformat()
+        change_run(stack, job_id, run_id, lambda r: r.with_chunk(index, heartbeat_at=now))
+
     chunk, dataset = run.chunks[index], job.destination.dataset
     try:
         with open_connection(stack, job.connection_id) as source:
@@ -75,18 +81,14 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> Run | None:
                 slices = cut(
                     window_stats(source, meta, split, lower, upper), split, lower, upper, stack.settings.chunk_rows
                 )
-            stack.warehouse.create_staging(dataset, staging_name(job, run_id, index), columns)
-            progress = stage(
-                stack,
-                source,
-                Reads(meta, columns, split, slices),
-                dataset,
-                staging_name(job, run_id, index),
-                loaded=lambda: lease.renew(stack, job_id, run_id),
-            )
+            staging = staging_name(job, run_id, index)
+            stack.warehouse.create_staging(dataset, staging, columns)
+            with heartbeat(stack, job_id, run_id, beat) as pulse:
+                progress = stage(stack, source, Reads(meta, columns, split, slices), dataset, staging, pulse)
     except Exception as e:
         error = failure_message(e)
-        change_run(stack, job_id, run_id, lambda r: _failed(stack, r, index, error))
+        status = RunStatus.INTERRUPTED if isinstance(e, Interrupted) else RunStatus.FAILED
+        change_run(stack, job_id, run_id, lambda r: _failed(stack, r, index, error, status))
         lease.release(stack, job_id, run_id, committed=False)  # the next trigger resumes at this chunk
         raise
     finished = change_run(stack, job_id, run_id, lambda r: _done(r, index, progress))
@@ -95,9 +97,9 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> Run | None:
     return finished
 
 
-def _failed(stack: Stack, run: Run, index: int, error: str) -> Run:
+def _failed(stack: Stack, run: Run, index: int, error: str, status: RunStatus) -> Run:
     return run.with_chunk(index, status=ChunkStatus.FAILED, error=error).finished(
-        RunStatus.FAILED,
+        status,
         stack.clock(),
         f"Chunk {index + 1} of {len(run.chunks)} failed: {error} The next run resumes at it.",
     )

@@ -18,12 +18,12 @@ from ..job import Job
 from ..model import Column
 from ..sources.base import Bound
 from ..stack import Stack
-from ..warehouse import LOADED_AT, RUN_ID, SOURCE_ID
+from ..warehouse import LOADED_AT, RUN_ID, SOURCE_ID, STAGING_MARK
 
 
 def staging_name(job: Job, run_id: str, chunk: int | None = None) -> str:
     suffix = "" if chunk is None else f"_{chunk}"
-    return f"{job.destination.table}__etl_staging_{run_id}{suffix}"
+    return f"{job.destination.table}{STAGING_MARK}{run_id}{suffix}"
 
 
 @dataclass(frozen=True)

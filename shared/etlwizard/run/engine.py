@@ -10,15 +10,17 @@ import logging
 from dataclasses import replace
 
 from ..connections import open_connection
-from ..errors import EtlError
+from ..errors import EtlError, Interrupted
 from ..job import Job, JobState
 from ..jobs import get_job
 from ..stack import Stack
 from . import lease
 from .chunks import fan_out, plan_chunks, resume, run_chunk
 from .commit import commit, staging_name
+from .heartbeat import heartbeat
 from .plan import bound_text, plan_window, read_table
 from .records import failure_message, get_run, save_run
+from .recovery import abandon, sweep
 from .stage import Progress, Reads, stage
 from .state import Run, RunMessage, RunStatus
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 def handle_message(stack: Stack, data: bytes) -> Run | None:
     """A run message as Pub/Sub or the local dispatcher delivers it."""
     message = RunMessage.from_bytes(data)
+    if stack.stopping.is_set():  # transient: Pub/Sub delivers it again, to a process that runs
+        raise Interrupted(f"Not started: this process is shutting down (job {message.job_id}).")
     if message.chunk is not None and message.run_id is not None:
         return run_chunk(stack, message.job_id, message.run_id, message.chunk)
     return run_job(stack, message.job_id, message.trigger)
@@ -41,13 +45,16 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
         return None
     resumed = get_run(stack, job_id, job.pending_run) if job.pending_run else None  # a fanned-out run that failed
     run = resumed or Run.new(job_id, trigger, now)
-    if not lease.acquire(stack, job_id, run.id):
+    taken = lease.acquire(stack, job_id, run.id)
+    if taken is None:
         skipped = Run.new(job_id, trigger, now).finished(
             RunStatus.SKIPPED, now, "Another run of this job is in progress."
         )
         save_run(stack, skipped)
         log.info("job %s: run skipped, another run holds the lease", job_id)
         return skipped
+    if taken.lapsed is not None and taken.lapsed.run_id != run.id:
+        abandon(stack, job, taken.lapsed, run.id)
     if run.chunks:
         return resume(stack, job, run)
     save_run(stack, run)
@@ -56,7 +63,8 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
     except Exception as e:
         lease.release(stack, job_id, run.id, committed=False)
         latest = get_run(stack, job_id, run.id) or run  # with the progress it saved
-        save_run(stack, latest.finished(RunStatus.FAILED, stack.clock(), failure_message(e)))
+        status = RunStatus.INTERRUPTED if isinstance(e, Interrupted) else RunStatus.FAILED
+        save_run(stack, latest.finished(status, stack.clock(), failure_message(e)))
         log.log(
             logging.WARNING if isinstance(e, EtlError) else logging.ERROR,
             "job %s run %s failed: %s",
@@ -67,6 +75,7 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
         )
         raise
     log.info("job %s run %s: %s, %s rows, %s bytes", job_id, run.id, run.status, run.rows, run.bytes)
+    _sweep(stack, job.destination.dataset)
     return run
 
 
@@ -91,16 +100,11 @@ def _load(stack: Stack, job: Job, run: Run) -> Run:
         staging = staging_name(job, run.id)
         warehouse.create_staging(dataset, staging, columns)
         try:
-            progress = stage(
-                stack,
-                source,
-                reads,
-                dataset,
-                staging,
-                report=lambda p: save_run(stack, _counted(run, p)),
-                loaded=lambda: lease.renew(stack, job.id, run.id),
-            )
-            commit(stack, job, columns, plan.lower, plan.upper, [staging], run.id)
+            with heartbeat(stack, job.id, run.id) as pulse:
+                progress = stage(
+                    stack, source, reads, dataset, staging, pulse, report=lambda p: save_run(stack, _counted(run, p))
+                )
+                commit(stack, job, columns, plan.lower, plan.upper, [staging], run.id)
         finally:
             warehouse.drop_table(dataset, staging)
     return _succeeded(stack, _counted(run, progress), str(bound_text(plan.upper)) if cursor is not None else None)
@@ -112,6 +116,14 @@ def _succeeded(stack: Stack, run: Run, watermark: str | None = None) -> Run:
     done = run.finished(RunStatus.SUCCEEDED, stack.clock())
     save_run(stack, done)
     return done
+
+
+def _sweep(stack: Stack, dataset: str) -> None:
+    """Staging tables that dead runs left in the dataset go; a failure here fails no run."""
+    try:
+        sweep(stack, dataset)
+    except Exception:
+        log.warning("sweeping staging tables in %s failed", dataset, exc_info=True)
 
 
 def _counted(run: Run, progress: Progress) -> Run:

@@ -5,7 +5,7 @@ and the watermark moves in the same write that frees the lease, after the run co
 """
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,28 +28,39 @@ def _held_by(job: Job, run_id: str) -> bool:
     return job.lease is not None and job.lease.run_id == run_id
 
 
-def acquire(stack: Stack, job_id: str, run_id: str) -> bool:
-    """Take the lease for run_id unless another run holds one that has not expired."""
+@dataclass(frozen=True)
+class Taken:
+    """The lease is ours; `lapsed` names the run that held it before and stopped beating, if any."""
+
+    lapsed: Lease | None
+
+
+def acquire(stack: Stack, job_id: str, run_id: str) -> Taken | None:
+    """Take the lease for run_id unless another run holds one that has not lapsed (None then)."""
+    lapsed: list[Lease] = []
 
     def take(job: Job) -> Job | None:
         now = stack.clock()
+        lapsed.clear()  # a store may run this more than once
         if job.lease is not None and job.lease.expires_at > now:
             return None
+        if job.lease is not None and job.lease.run_id != run_id:
+            lapsed.append(job.lease)
         return replace(job, lease=Lease(run_id, now + timedelta(seconds=stack.settings.lease_seconds)))
 
-    return _change(stack, job_id, take) is not None
+    return None if _change(stack, job_id, take) is None else Taken(lapsed[0] if lapsed else None)
 
 
-def renew(stack: Stack, job_id: str, run_id: str) -> None:
-    """A run still working pushes its lease's expiry on. Loads finishing together renew it in turn:
-    the expiry is taken inside the transaction, so it only grows."""
+def renew(stack: Stack, job_id: str, run_id: str) -> bool:
+    """A run still working pushes its lease's expiry on (the expiry is taken inside the transaction,
+    so renewals from several chunk workers only move it forward). False: the lease is another's."""
 
     def extend(job: Job) -> Job | None:
         if not _held_by(job, run_id):
             return None
         return replace(job, lease=Lease(run_id, stack.clock() + timedelta(seconds=stack.settings.lease_seconds)))
 
-    _change(stack, job_id, extend)
+    return _change(stack, job_id, extend) is not None
 
 
 def release(stack: Stack, job_id: str, run_id: str, *, committed: bool, watermark: str | None = None) -> None:

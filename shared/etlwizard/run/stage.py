@@ -18,6 +18,7 @@ from ..columnar import ParquetSpool
 from ..model import Column, TableMetadata
 from ..sources.base import Bound, Source
 from ..stack import Stack
+from .heartbeat import Pulse
 
 # A running run's row count is saved this often (seconds): what the jobs page shows meanwhile. By
 # time, not rows: each write is a round trip to the job store that the reading waits for.
@@ -50,12 +51,12 @@ def stage(
     reads: Reads,
     dataset: str,
     staging: str,
-    *,
+    pulse: Pulse,
     report: Callable[[Progress], None] | None = None,
-    loaded: Callable[[], None] | None = None,
 ) -> Progress:
-    """Read `reads` into the existing staging table; `report` is called with the progress every
-    PROGRESS_SECONDS, `loaded` after each load job (off the reading thread: e.g. to renew a lease)."""
+    """Read `reads` into the existing staging table. Between batches `pulse` says whether the run
+    may go on (its process is not stopping, its lease is still its own); `report` is called with
+    the progress every PROGRESS_SECONDS."""
     settings, warehouse = stack.settings, stack.warehouse
     schema = warehouse.arrow_schema(reads.columns)
     progress = Progress()
@@ -68,8 +69,6 @@ def stage(
             warehouse.load_parquet(dataset, staging, spool.file)
         finally:
             spool.discard()
-        if loaded is not None:
-            loaded()
 
     def flush(spool: ParquetSpool) -> None:
         progress.bytes += spool.finish()
@@ -87,6 +86,7 @@ def stage(
                 )
             )
             for batch, dropped in batches:
+                pulse.check()
                 spool = spool or ParquetSpool(schema)
                 spool.write(batch)
                 progress.rows += batch.num_rows
@@ -102,6 +102,7 @@ def stage(
                 spool = None
             while loading:
                 loading.popleft().result()
+            pulse.check()
         finally:
             if spool is not None:
                 spool.discard()

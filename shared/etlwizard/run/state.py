@@ -20,6 +20,8 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"  # another run held the job's lease
+    ABANDONED = "abandoned"  # its worker stopped beating (killed, out of memory): the next run took over
+    INTERRUPTED = "interrupted"  # its process shut down (SIGTERM) before it could commit
 
 
 class ChunkStatus(StrEnum):
@@ -52,11 +54,18 @@ class Chunk:
     bytes: int = 0
     attempts: int = 0
     error: str | None = None
-    loading_since: str | None = None
+    heartbeat_at: str | None = None  # while loading: when its worker last said it was alive
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> "Chunk":
-        return cls(**{**doc, "status": ChunkStatus(doc["status"])})
+        fields = {k: v for k, v in doc.items() if k != "loading_since"}  # the older name of heartbeat_at
+        return cls(
+            **{
+                **fields,
+                "status": ChunkStatus(doc["status"]),
+                "heartbeat_at": doc.get("heartbeat_at") or doc.get("loading_since"),
+            }
+        )
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -69,8 +78,8 @@ class Chunk:
             "attempts": self.attempts,
             "error": self.error,
         }
-        if self.loading_since is not None:
-            doc["loading_since"] = self.loading_since
+        if self.heartbeat_at is not None:
+            doc["heartbeat_at"] = self.heartbeat_at
         return doc
 
 
