@@ -7,7 +7,9 @@ BigQuery promises no order without ORDER BY: a load or MERGE then takes about a 
 Started as `python -m etlwizard.emulator start ...`.
 """
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,7 +70,12 @@ class BigQueryEmulator:
         self._workdir = tempfile.TemporaryDirectory(prefix="etl-emulator-")
         with open(self.log_path or os.devnull, "ab") as log:  # the child keeps its own copy open
             self._process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self._workdir.name
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self._workdir.name,
+                preexec_fn=_die_with_parent,
             )
         self._wait_ready(self._process)
         return self.url
@@ -104,6 +111,14 @@ class BigQueryEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: the kernel ends it when the process that started it dies, even
+    by SIGKILL, so no orphan keeps holding the data directory's DuckDB file (Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def _serve() -> None:
