@@ -22,6 +22,7 @@ from .config import Settings
 from .dispatch import LocalDispatcher, Publisher, PubSubPublisher
 from .schedulers import CloudScheduler, LocalScheduler, Scheduler
 from .secrets import FileSecretStore, SecretManagerStore, SecretStore
+from .sources.pool import SourcePools
 from .store import DocumentStore
 from .warehouse import Warehouse
 
@@ -81,3 +82,8 @@ class Stack:
         if self.settings.stack == "gcp":
             return CloudScheduler(self.settings.project, self.settings.region, self.settings.run_topic)
         return LocalScheduler(self.store, self.publisher.publish)
+
+    @cached_property
+    def pools(self) -> SourcePools:
+        """Open catalog connections to the sources, a bounded pool per saved connection."""
+        return SourcePools(self.settings)
