@@ -1,4 +1,8 @@
-"""Saved source connections: create, list, test, delete, and open one as a Source."""
+"""Saved source connections: create, list, test, delete, and open one as a Source.
+
+A source opened here borrows its catalog connections from the saved connection's pool
+(sources/pool.py, held by Stack.pools).
+"""
 
 import logging
 from typing import Any
@@ -41,16 +45,25 @@ def delete_connection(stack: Stack, connection_id: str) -> None:
     connection = get_connection(stack, connection_id)
     stack.store.delete(COLLECTION, connection_id)
     stack.secrets.delete(_secret_name(connection_id))
+    stack.pools.drop(connection_id)
     log.info("deleted %s (id %s)", connection.label, connection_id)
 
 
 def open_connection(stack: Stack, connection_id: str) -> Source:
-    connection = get_connection(stack, connection_id)
     try:
-        password = stack.secrets.get(_secret_name(connection_id))
+        connection = get_connection(stack, connection_id)  # read each time: a deletion counts at once
     except NotFound:
-        password = ""
-    return open_source(connection, password, stack.settings)
+        stack.pools.drop(connection_id)  # deleted through another process: its connections close here too
+        raise
+
+    def read_password() -> str:
+        try:
+            return stack.secrets.get(_secret_name(connection_id))
+        except NotFound:
+            return ""
+
+    password, pool = stack.pools.get(connection, read_password)
+    return open_source(connection, password, stack.settings, pool)
 
 
 def test_connection(stack: Stack, connection_id: str) -> dict[str, Any]:

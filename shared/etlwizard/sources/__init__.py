@@ -5,10 +5,19 @@ from ..model import Connection
 from .base import Source
 from .bigquery import BigQuerySource
 from .mysql import MySqlSource
+from .pool import ConnectionPool
 from .postgres import PostgresSource
+from .sql import SqlSource
 
 SOURCES: dict[str, type[Source]] = {cls.type: cls for cls in (PostgresSource, MySqlSource, BigQuerySource)}
 
 
-def open_source(connection: Connection, password: str, settings: Settings) -> Source:
-    return SOURCES[connection.type](connection, password, settings)
+def open_source(
+    connection: Connection, password: str, settings: Settings, pool: ConnectionPool | None = None
+) -> Source:
+    """pool: the saved connection's catalog connections (SQL sources); without it, a source of
+    the SQL kind keeps its own until closed."""
+    source = SOURCES[connection.type]
+    if pool is not None and issubclass(source, SqlSource):
+        return source(connection, password, settings, pool)
+    return source(connection, password, settings)

@@ -15,6 +15,9 @@ from ..typemap import mysql_type
 from .base import Bound, Row, make_column
 from .sql import SqlSource
 
+# The server's own schemas: the tables list leaves them out and no preview or job reads them.
+# Compared in lower case: information_schema is found in any case, and so are the others where
+# lower_case_table_names is set.
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 # Column types the bulk reader takes as they are; the others it reads as text.
 _NATIVE = {
@@ -73,6 +76,8 @@ WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s AND CHECK_CLAUSE LIKE 'json\\_v
 # MySQL error codes: access denied, unknown database, unknown table.
 _AUTH_ERRORS = {1044, 1045, 1698}
 _CONNECT_ERRORS = {2003, 2005, 2006, 2013, 1049}
+# Server errors after which the server ends the session: shutting down, connection killed.
+_SESSION_ENDING = {1053, 1927}
 
 
 class MySqlSource(SqlSource):
@@ -104,6 +109,15 @@ class MySqlSource(SqlSource):
         db._read_timeout = self.settings.query_timeout  # type: ignore[attr-defined]
         return db
 
+    def _socket(self, db: Any) -> int:
+        fileno: int = db._sock.fileno()  # pymysql's socket (private, stable since its first releases)
+        return fileno
+
+    def _session_survives(self, error: BaseException) -> bool:
+        # Server errors (1000-1999) arrive as one complete packet; 2000 and up are pymysql's own
+        code = error.args[0] if isinstance(error, pymysql.err.MySQLError) and error.args else None
+        return isinstance(code, int) and 1000 <= code < 2000 and code not in _SESSION_ENDING
+
     def _convert_error(self, error: BaseException) -> Exception:
         c = self.connection
         code = error.args[0] if error.args and isinstance(error.args[0], int) else None
@@ -127,7 +141,8 @@ class MySqlSource(SqlSource):
         ]
 
     def fetch_table_metadata(self, schema_name: str, table_name: str) -> TableMetadata:
-        found = self.query(_TABLE, (schema_name, table_name))
+        system = schema_name.lower() in _SYSTEM_SCHEMAS
+        found = [] if system else self.query(_TABLE, (schema_name, table_name))
         if not found:
             raise NotFound(f"table {schema_name}.{table_name} does not exist in {self.connection.label}")
         table_type, table_rows = found[0]

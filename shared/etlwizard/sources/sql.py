@@ -20,6 +20,7 @@ from ..model import Column, Connection, TableMetadata
 from ..recommend import recommend_key
 from ..values import to_json
 from .base import ArrowBatch, Bound, Row, Source
+from .pool import ConnectionPool, Pooled
 
 
 class SqlSource(Source):
@@ -27,41 +28,57 @@ class SqlSource(Source):
 
     quote_char = '"'
 
-    def __init__(self, connection: Connection, password: str, settings: Settings):
+    def __init__(self, connection: Connection, password: str, settings: Settings, pool: ConnectionPool | None = None):
         super().__init__(connection, password, settings)
-        self._db: Any = None  # a DB-API connection: pg8000's or pymysql's, which share no types
+        # Each catalog statement borrows a connection from the saved connection's pool (pool.py);
+        # a source opened without one (tests, benchmarks) has a pool of its own, closed with it.
+        self._own_pool = pool is None
+        self._pool = pool or ConnectionPool(connection.label, settings.pool_size, settings.connect_timeout)
 
     @abstractmethod
     def _connect(self) -> Any:
-        """A DB-API connection, with errors converted to Source*Error."""
+        """A DB-API connection (pg8000's or pymysql's, which share no types), with errors converted
+        to Source*Error."""
+
+    @abstractmethod
+    def _socket(self, db: Any) -> int:
+        """The file number of a connection's socket, which the pool watches while it is idle."""
 
     @abstractmethod
     def _convert_error(self, error: BaseException) -> Exception:
         """The driver's exception as a Source*Error with a readable message."""
 
-    def close(self) -> None:
-        if self._db is not None:
-            try:
-                self._db.close()
-            except Exception:
-                pass
-            self._db = None
+    @abstractmethod
+    def _session_survives(self, error: BaseException) -> bool:
+        """Whether a connection may serve the next statement after this driver error: the server
+        reported it and keeps the session, so no reply is left half read."""
 
-    @property
-    def db(self) -> Any:
-        if self._db is None:
-            self._db = self._connect()
-        return self._db
+    def close(self) -> None:
+        if self._own_pool:
+            self._pool.close()
+
+    def _open_pooled(self) -> Pooled:
+        db = self._connect()
+        return Pooled(db, self._socket(db))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cursor = self.db.cursor()
+        """One statement on a pooled connection, lent for this statement only."""
+        pooled = self._pool.take(self._open_pooled)
+        healthy = False
         try:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
+            cursor = pooled.db.cursor()
+            try:
+                cursor.execute(sql, params)
+                rows = list(cursor.fetchall())
+            finally:
+                cursor.close()
+            healthy = True
+            return rows
         except Exception as e:
+            healthy = self._session_survives(e)
             raise self._convert_error(e) from None
         finally:
-            cursor.close()
+            self._pool.give(pooled, healthy)
 
     def quote(self, identifier: str) -> str:
         q = self.quote_char
