@@ -13,6 +13,7 @@ from croniter import CroniterBadDateError, croniter
 
 from .clock import Clock, utc_now
 from .errors import InvalidInput
+from .payload import optional_text
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ DAY_NAMES = {d: d for d in DAYS} | {
 # Cloud Scheduler's unix-cron: numbers, * , - / and month or day names; not croniter's L, #, W, R, H.
 _NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat", re.I)
 _CRON_FIELD = re.compile(r"[0-9*,/\-]+")
+MAX_CRON = 100  # the longest of a schedule's text fields; a real cron line is far shorter
 
 
 @dataclass(frozen=True)
@@ -42,19 +44,26 @@ class Schedule:
         if not isinstance(body, dict):
             raise InvalidInput("schedule", "must be an object")
         kind = body.get("type", "manual")
-        if kind not in SCHEDULE_TYPES:
+        if not isinstance(kind, str) or kind not in SCHEDULE_TYPES:
             raise InvalidInput("schedule.type", f"must be one of {', '.join(SCHEDULE_TYPES)}")
-        zone = body.get("timezone") or "UTC"
+        text = {
+            name: optional_text(body, name, max_length=MAX_CRON, field=f"schedule.{name}") or ""
+            for name in ("time", "day_of_week", "cron", "timezone")
+        }
+        zone = text["timezone"] or "UTC"
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             raise InvalidInput("schedule.timezone", f"{zone!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        day = body.get("day_of_month")
+        if day is not None and (isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31):
+            raise InvalidInput("schedule.day_of_month", "must be a whole number from 1 to 31")
         schedule = cls(
             type=kind,
-            time=str(body.get("time") or ""),
-            day_of_week=DAY_NAMES.get(str(body.get("day_of_week") or "").lower(), str(body.get("day_of_week") or "")),
-            day_of_month=body.get("day_of_month"),
-            cron=" ".join(str(body.get("cron") or "").split()),
+            time=text["time"],
+            day_of_week=DAY_NAMES.get(text["day_of_week"].lower(), text["day_of_week"]),
+            day_of_month=day,
+            cron=" ".join(text["cron"].split()),
             timezone=zone,
         )
         schedule.cron_expression()  # validates the rest

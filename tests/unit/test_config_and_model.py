@@ -149,6 +149,7 @@ PG = {
 }
 MY = {"name": "legacy", "type": "mysql", "host": "10.0.0.5", "database": "crm", "user": "root"}
 BQ = {"name": "warehouse", "type": "bigquery", "project": "my-project-123"}
+CONTROL = "must not contain control characters (NUL, tab, line breaks, ...)"
 
 
 def invalid(body, field, problem):
@@ -275,7 +276,7 @@ def test_field_length(field, limit):
 
 @pytest.mark.parametrize("field, limit", [("name", 100), ("database", 128), ("user", 128)])
 def test_nul_byte_rejected(field, limit):
-    invalid({**PG, field: "ab\x00c"}, field, f"must be at most {limit} characters of text")
+    invalid({**PG, field: "ab\x00c"}, field, CONTROL)
 
 
 @pytest.mark.parametrize("kind", ["oracle", "PostgreSQL", "postgres", "MYSQL", "mariadb"])
@@ -290,7 +291,7 @@ def test_good_host(host):
 
 @pytest.mark.parametrize("host", ["db host", "db/x", "db;drop", "user@db", "db\n", "héte"])
 def test_bad_host(host):
-    invalid({**PG, "host": host}, "host", "must be a host name or IP address")
+    invalid({**PG, "host": host}, "host", CONTROL if "\n" in host else "must be a host name or IP address")
 
 
 @pytest.mark.parametrize("project", ["abcdef", "my-project-123", "a" + "b" * 29])
@@ -302,7 +303,9 @@ def test_good_project(project):
     "project", ["abcde", "My-Project", "1project", "project-", "my_project", "my project", "my-project\n"]
 )
 def test_bad_project(project):
-    invalid({**BQ, "project": project}, "project", "is not a valid Google Cloud project id")
+    invalid(
+        {**BQ, "project": project}, "project", CONTROL if "\n" in project else "is not a valid Google Cloud project id"
+    )
 
 
 def test_project_too_long():
@@ -328,6 +331,9 @@ def test_table_ref():
         ("", "is required"),
         (7, "must be a string"),
         ("t" * 1025, "must be at most 1024 characters of text"),
+        ("t\x00", CONTROL),
+        ("t\n", CONTROL),
+        ("t\x7f", CONTROL),
     ],
 )
 def test_table_ref_invalid(field, value, problem):

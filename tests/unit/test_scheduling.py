@@ -5,7 +5,7 @@ import pytest
 from etlwizard.errors import InvalidInput
 from etlwizard.model import backfill_start
 from etlwizard.schedulers import LocalScheduler
-from etlwizard.scheduling import Schedule, preview_schedule
+from etlwizard.scheduling import SCHEDULE_TYPES, Schedule, preview_schedule
 from etlwizard.store.embedded import EmbeddedStore
 
 UTC = timezone.utc
@@ -28,7 +28,6 @@ def schedule(**body):
         ({"type": "hourly"}, "0 * * * *"),
         ({"type": "hourly", "time": "15"}, "15 * * * *"),
         ({"type": "hourly", "time": "07"}, "7 * * * *"),
-        ({"type": "hourly", "time": 30}, "30 * * * *"),
         ({"type": "hourly", "time": "59"}, "59 * * * *"),
         ({"type": "daily", "time": "09:30"}, "30 9 * * *"),
         ({"type": "daily", "time": "00:00"}, "0 0 * * *"),
@@ -241,7 +240,7 @@ TIME_PROBLEM = "must be HH:MM (00:00 to 23:59), not"
         (
             {"type": "manual", "timezone": 5},
             "schedule.timezone",
-            "schedule.timezone: 5 is not an IANA time zone (e.g. Europe/Berlin)",
+            "schedule.timezone: must be a string",
         ),
         ({"type": "daily", "time": "25:00"}, "schedule.time", f"schedule.time: {TIME_PROBLEM} '25:00'"),
         ({"type": "daily", "time": "24:00"}, "schedule.time", f"schedule.time: {TIME_PROBLEM} '24:00'"),
@@ -279,7 +278,20 @@ TIME_PROBLEM = "must be HH:MM (00:00 to 23:59), not"
         (
             {"type": "weekly", "time": "09:00", "day_of_week": 1},
             "schedule.day_of_week",
-            "schedule.day_of_week: must be one of mon, tue, wed, thu, fri, sat, sun",
+            "schedule.day_of_week: must be a string",
+        ),
+        ({"type": "hourly", "time": 30}, "schedule.time", "schedule.time: must be a string"),
+        ({"type": "daily", "time": ["09:00"]}, "schedule.time", "schedule.time: must be a string"),
+        ({"type": ["cron"]}, "schedule.type", f"schedule.type: must be one of {', '.join(SCHEDULE_TYPES)}"),
+        (
+            {"type": "cron", "cron": "* * * * *" + " " * 100},
+            "schedule.cron",
+            "schedule.cron: must be at most 100 characters of text",
+        ),
+        (
+            {"type": "cron", "cron": "0 1 * * *\x00"},
+            "schedule.cron",
+            "schedule.cron: must not contain control characters (NUL, tab, line breaks, ...)",
         ),
         (
             {"type": "weekly", "time": "09:00"},
