@@ -6,19 +6,26 @@ Every answer is JSON: {"status": "success", ...} or, from `error_response`, {"st
 "message", "details"} with the error's HTTP status.
 """
 
+import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from . import connections, job_checks, jobs, preview, scheduling
-from .errors import EtlError
+from .errors import EtlError, InvalidInput, NotFound
+from .payload import is_id
 from .stack import Stack
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
 Answer = tuple[dict[str, Any], int]
+
+# Request bodies: a job with thousands of columns is a few hundred KB; nothing needs more, and the
+# JSON parser recurses once per level, so a 10,000-deep body would exhaust Python's stack.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_DEPTH = 32
 
 
 def ok(status: int = 200, **payload: Any) -> Answer:
@@ -35,6 +42,7 @@ def error_response(error: Exception) -> Answer:
         message = {
             404: f"No route {request.method} {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
+            413: f"The request body is larger than the limit of {MAX_BODY_BYTES} bytes (1 MiB).",
         }.get(error.code or 0, error.description)
         return {"status": "error", "message": message or error.name, "details": []}, error.code or 500
     log.exception("unexpected error", exc_info=error)
@@ -47,7 +55,60 @@ def stack() -> Stack:
 
 
 def body() -> object:
-    return request.get_json(silent=True)
+    """The request's JSON object, as check_request read it (None: the request has none)."""
+    return g.get("etl_body")
+
+
+@bp.before_request
+def check_request() -> None:
+    """Before any route runs (and after the wizard's cross-site check): a job or connection id in
+    the path has the ids' one format, else it names nothing (and never reaches the job store, where
+    Firestore refuses some names outright); the body is read once (past MAX_BODY_BYTES Flask
+    answers 413), and a route that takes no fields still refuses one that is not a JSON object."""
+    for name in ("job_id", "connection_id"):
+        value = (request.view_args or {}).get(name)
+        if value is not None and not is_id(value):
+            shown = value[:64] if value[:64].isprintable() else repr(value[:64])  # no line breaks in logs
+            raise NotFound(f"{name.removesuffix('_id')} {shown} does not exist")
+    g.etl_body = parse_body(request)
+
+
+def parse_body(req: Request) -> dict[str, Any] | None:
+    """A request's body: None if it has none, else a JSON object sent as JSON, nested at most
+    MAX_BODY_DEPTH deep; anything else raises InvalidInput naming `body`. The functions' entry
+    points can read their bodies with it too."""
+    data = req.get_data(cache=True)
+    if not data:
+        return None
+    if not req.is_json:
+        raise InvalidInput("body", "must be JSON, sent with Content-Type: application/json")
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        value = _too_deep()
+    except ValueError:  # not JSON, not UTF-8, or an integer of more digits than Python converts
+        raise InvalidInput("body", "is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    if _depth(value) > MAX_BODY_DEPTH:
+        _too_deep()
+    return value
+
+
+def _too_deep() -> Any:
+    raise InvalidInput("body", f"nests objects and lists more than {MAX_BODY_DEPTH} levels deep")
+
+
+def _depth(value: object) -> int:
+    """How deep lists and objects nest in a parsed body, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 @bp.post("/connections/")
@@ -154,6 +215,7 @@ def reconnect_job(job_id: str) -> Answer:
 def mount(app: Flask, stack: Stack) -> None:
     """Serve the API from `app` over `stack`: its routes, and JSON for every error under /api/."""
     app.extensions["etl_stack"] = stack
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]  # answers keep the library's field order
     app.register_blueprint(bp)
 

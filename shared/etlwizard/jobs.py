@@ -16,7 +16,16 @@ from .errors import NotFound, SchemaIncompatible
 from .job import COLLECTION, Destination, DestinationMode, Job, JobState, LoadType, runs_collection
 from .job_checks import check_destination, check_keys, select_columns
 from .model import backfill_start, default_table_name, source_id
-from .payload import optional_bool, optional_text, require_choice, require_names, require_object, require_text
+from .payload import (
+    optional_bool,
+    optional_id,
+    optional_text,
+    require_choice,
+    require_id,
+    require_names,
+    require_object,
+    require_text,
+)
 from .run.records import list_runs
 from .run.state import RunMessage
 from .scheduling import Schedule
@@ -65,7 +74,7 @@ def job_runs(stack: Stack, job_id: str) -> list[dict[str, Any]]:
 def create_job(stack: Stack, body: object) -> dict[str, Any]:
     body = require_object(body)
     name = require_text(body, "name", max_length=200)
-    connection = get_connection(stack, require_text(body, "connection_id", max_length=64))
+    connection = get_connection(stack, require_id(body, "connection_id"))
     schema_name, table_name = require_text(body, "schema_name"), require_text(body, "table_name")
     load_type = LoadType(require_choice(body, "load_type", tuple(LoadType)))
     selected = require_names(body, "selected_columns")
@@ -176,7 +185,7 @@ def reconnect_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
     """A new connection and/or source table for the same destination; the watermark is kept."""
     body = require_object(body)
     job = get_job(stack, job_id)
-    connection = get_connection(stack, optional_text(body, "connection_id", max_length=64) or job.connection_id)
+    connection = get_connection(stack, optional_id(body, "connection_id") or job.connection_id)
     schema_name = optional_text(body, "schema_name") or job.schema_name
     table_name = optional_text(body, "table_name") or job.table_name
     with open_connection(stack, connection.id) as source:
