@@ -9,8 +9,8 @@ from typing import Any
 from .compatibility import Compatibility, check_compatibility
 from .errors import InvalidInput
 from .job import LoadType
-from .model import Column, TableMetadata
-from .payload import optional_text, require_names, require_object, require_text
+from .model import Column, TableMetadata, column_name_problem
+from .payload import MAX_NAMES, check_text, optional_text, require_names, require_object, require_text
 from .stack import Stack
 from .warehouse import METADATA_PREFIX, check_dataset, check_table
 
@@ -27,6 +27,9 @@ def select_columns(meta: TableMetadata, names: list[str], field: str) -> list[Co
                 f"column {name!r}: names starting with {METADATA_PREFIX} are kept for "
                 "the load's own columns in BigQuery",
             )
+        problem = column_name_problem(name)
+        if problem:  # refused here, before anything is created in BigQuery
+            raise InvalidInput(field, f"column {name!r} cannot be loaded under that name: {problem}")
         columns.append(column)
     return columns
 
@@ -67,20 +70,40 @@ def check_destination(
     )
 
 
+_MODES = ("NULLABLE", "REQUIRED", "REPEATED")
+
+
+def source_columns(value: object, field: str = "source_columns") -> list[dict[str, Any]]:
+    """[{name, bigquery_type, mode?, nullable?}] as the preview gives them, each field its type."""
+    shape = "must be a list of {name, bigquery_type, mode} objects"
+    if not isinstance(value, list) or not value or len(value) > MAX_NAMES:
+        raise InvalidInput(field, shape)
+    columns = []
+    for item in value:
+        if not isinstance(item, dict) or not item.get("name") or not item.get("bigquery_type"):
+            raise InvalidInput(field, shape)
+        column: dict[str, Any] = {
+            "name": check_text(item["name"], f"{field}.name", 300),
+            "bigquery_type": check_text(item["bigquery_type"], f"{field}.bigquery_type", 100),
+        }
+        mode, nullable = item.get("mode"), item.get("nullable")
+        if mode is not None:
+            if mode not in _MODES:
+                raise InvalidInput(f"{field}.mode", f"must be {', '.join(_MODES)}")
+            column["mode"] = mode
+        if nullable is not None:
+            if not isinstance(nullable, bool):
+                raise InvalidInput(f"{field}.nullable", "must be true or false")
+            column["nullable"] = nullable
+        columns.append(column)
+    return columns
+
+
 def validate_schema(stack: Stack, body: object) -> dict[str, Any]:
     """POST /api/etl/validate-schema-compatibility/: {source_columns, destination_table: "dataset.table",
     primary_key?, timestamp_column?}."""
     body = require_object(body)
-    columns = body.get("source_columns")
-    if (
-        not isinstance(columns, list)
-        or not columns
-        or not all(
-            isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("bigquery_type"), str)
-            for c in columns
-        )
-    ):
-        raise InvalidInput("source_columns", "must be a list of {name, bigquery_type, mode} objects")
+    columns = source_columns(body.get("source_columns"))
     dataset, _, table = require_text(body, "destination_table", max_length=2048).partition(".")
     result = check_destination(
         stack,

@@ -4,6 +4,7 @@ Each `from_payload` validates a request body and raises InvalidInput naming the 
 """
 
 import re
+import unicodedata
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -16,6 +17,7 @@ SOURCE_TYPES = ("postgresql", "mysql", "bigquery")
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 _HOST = re.compile(r"[A-Za-z0-9.\-:\[\]_]{1,253}")
 _PROJECT = re.compile(r"[a-z][a-z0-9\-]{4,28}[a-z0-9]")
+MAX_PASSWORD = 4096  # far above any real password; a megabyte one would only fill the secret store
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Connection:
         password = "" if password is None else password
         if not isinstance(password, str):
             raise InvalidInput("password", "must be a string")
+        if len(password) > MAX_PASSWORD or "\x00" in password:
+            raise InvalidInput("password", f"must be at most {MAX_PASSWORD} characters, without NUL")
         fields: dict[str, Any] = {"host": "", "port": None, "database": "", "user": "", "project": ""}
         if kind == "bigquery":
             fields["project"] = require_text(body, "project", max_length=30)
@@ -187,6 +191,34 @@ def backfill_start(choice: object, custom: object, today: date) -> str | None:
     if start > today:
         raise InvalidInput("historical_start_date", f"{start} is in the future")
     return start.isoformat()
+
+
+# BigQuery's flexible column names (README, "API"), which the emulator takes too: letters, marks,
+# digits, connector punctuation (_) and dashes of any script, spaces and & % = + : ' < > # |; at most
+# 300 characters; not one of the prefixes BigQuery keeps for its own pseudo-columns.
+_NAME_CATEGORIES = ("L", "M", "N", "Pc", "Pd")
+_NAME_EXTRAS = frozenset(" &%=+:'<>#|")
+_RESERVED_PREFIXES = ("_table_", "_file_", "_partition", "_row_timestamp", "__root__", "_colidentifier")
+MAX_COLUMN_NAME = 300
+
+
+def column_name_problem(name: str) -> str | None:
+    """Why BigQuery would refuse `name` as a column name, or None if it takes it. The one place this
+    rule lives: job creation, edits and reconnects refuse such a column, the preview warns of it."""
+    if not name:
+        return "BigQuery column names cannot be empty"
+    if len(name) > MAX_COLUMN_NAME:
+        return f"BigQuery column names have at most {MAX_COLUMN_NAME} characters"
+    bad = sorted(
+        {c for c in name if c not in _NAME_EXTRAS and not unicodedata.category(c).startswith(_NAME_CATEGORIES)}
+    )
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return f"BigQuery column names cannot hold {shown} (letters, digits, _, -, spaces and &%=+:'<># | only)"
+    prefix = next((p for p in _RESERVED_PREFIXES if name.lower().startswith(p)), None)
+    if prefix:
+        return f"BigQuery keeps names starting with {prefix.upper()} for itself"
+    return None
 
 
 def default_table_name(table_name: str) -> str:

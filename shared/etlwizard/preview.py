@@ -3,7 +3,7 @@
 from typing import Any
 
 from .connections import open_connection
-from .model import TableRef, default_table_name
+from .model import Column, TableRef, column_name_problem, default_table_name
 from .recommend import recommend_key, recommend_timestamp_column
 from .stack import Stack
 
@@ -14,6 +14,8 @@ def preview_table(stack: Stack, connection_id: str, body: object) -> dict[str, A
         meta = source.fetch_table_metadata(ref.schema_name, ref.table_name)
         sample = source.sample_rows(meta, stack.settings.sample_size)
         total, exact = source.total_rows(meta)
+    for column in meta.columns:
+        _warn_of_name(column)
     return {
         "schema_name": meta.schema_name,
         "table_name": meta.table_name,
@@ -28,3 +30,11 @@ def preview_table(stack: Stack, connection_id: str, body: object) -> dict[str, A
         "suggested_table": default_table_name(meta.table_name),
         "warnings": [f"{c.name}: {c.warning}" for c in meta.columns if c.warning],
     }
+
+
+def _warn_of_name(column: Column) -> None:
+    """A column BigQuery would refuse by name is still shown (a job may leave it out), with why."""
+    problem = column_name_problem(column.name)
+    if problem:
+        said = f"cannot be loaded under this name: {problem}"
+        column.warning = f"{column.warning}; {said}" if column.warning else said
