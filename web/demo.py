@@ -5,6 +5,7 @@ http://localhost:$PORT. Run it with bin/demo."""
 import io
 import json
 import logging
+import os
 import random
 import signal
 import sys
@@ -19,10 +20,12 @@ from etlwizard.bigquery_client import make_client
 from etlwizard.config import Settings
 from etlwizard.emulator import BigQueryEmulator
 from etlwizard.run.engine import handle_message
+from etlwizard.run.recovery import recover
 from etlwizard.stack import Stack
 from web.app import create_app
 
 SAMPLE_DATASET = "sample_shop"
+STOP_SECONDS = 7  # of the 10 s a supervisor (Cloud Run, systemd) gives before SIGKILL
 SAMPLE_CONNECTION = "Sample shop (BigQuery emulator)"
 
 CUSTOMERS = [
@@ -103,9 +106,10 @@ def main() -> None:
         settings.project, settings.data_dir / "bigquery", log_path=settings.data_dir / "bigquery.log"
     )
     settings = replace(settings, bigquery_endpoint=emulator.start())
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a plain `kill` stops the emulator too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a plain `kill` stops as Ctrl+C does
+    stack = Stack(settings, run_handler=handle_message)
     try:
-        stack = Stack(settings, run_handler=handle_message)
+        recover(stack)  # runs a killed demo left `running` are over: their jobs run again at once
         seed_sample_dataset(make_client(settings))
         ensure_sample_connection(stack)
         app = create_app(stack=stack)
@@ -117,7 +121,20 @@ def main() -> None:
         )
         app.run(host="127.0.0.1", port=settings.port, threaded=True)
     finally:
-        emulator.stop()  # runs still in flight fail and are recorded; the next start goes on
+        stop(stack, emulator)
+
+
+def stop(stack: Stack, emulator: BigQueryEmulator) -> None:
+    """Within 10 s: runs in flight stop, record themselves interrupted and free their jobs (they
+    need the emulator for that: it stops last); a run that does not stop in time is left behind,
+    and the next start finds it."""
+    stack.stopping.set()
+    stack.scheduler.stop()
+    drained = stack.publisher.drain(timeout=STOP_SECONDS)
+    emulator.stop()
+    if not drained:
+        logging.getLogger(__name__).warning("runs still in flight after %d s: stopping without them", STOP_SECONDS)
+        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Both take the same bytes ({"job_id": ..., optional chunk/run ids}); run-job read
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
@@ -66,11 +67,16 @@ class LocalDispatcher:
         if future.exception() is not None:
             log.error("run failed: %s", future.exception())
 
-    def drain(self, timeout: float = 300) -> None:
-        """Wait until no message is in flight, including those that in-flight runs publish."""
+    def drain(self, timeout: float = 300) -> bool:
+        """Wait until no message is in flight, including those that in-flight runs publish; False
+        when some still are after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
         while True:
             with self._lock:
                 pending = set(self._pending)
+            left = deadline - time.monotonic()
             if not pending:
-                return
-            wait(pending, timeout=timeout)
+                return True
+            if left <= 0:
+                return False
+            wait(pending, timeout=left)
