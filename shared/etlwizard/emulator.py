@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .secrets import private_dir, private_file
 
 
 def free_port() -> int:
@@ -61,14 +62,17 @@ class BigQueryEmulator:
         ]
         env = dict(os.environ)  # etlwizard is installed (pip install -e .): the child imports it too
         if self.data_dir:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
             args += ["--persistent", "--data-dir", str(self.data_dir)]
             env["BQEMU_UPLOAD_STAGING_DIR"] = str(self.data_dir / "staging")
         else:
             args += ["--ephemeral"]
         # DuckDB spills large statements to .tmp/ under its working directory: not the caller's
         self._workdir = tempfile.TemporaryDirectory(prefix="etl-emulator-")
-        with open(self.log_path or os.devnull, "ab") as log:  # the child keeps its own copy open
+        log_fd = private_file(self.log_path, os.O_WRONLY | os.O_APPEND) if self.log_path else None
+        with os.fdopen(log_fd, "ab") if log_fd is not None else open(os.devnull, "ab") as log:
+            # The child keeps its own copy of the log open. umask: the tables and staging files it
+            # writes are its owner's only, as the rest of the data directory (secrets.private_dir).
             self._process = subprocess.Popen(
                 args,
                 stdout=log,
@@ -76,6 +80,7 @@ class BigQueryEmulator:
                 env=env,
                 cwd=self._workdir.name,
                 preexec_fn=_die_with_parent,
+                umask=0o077,
             )
         self._wait_ready(self._process)
         return self.url

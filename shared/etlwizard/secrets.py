@@ -1,6 +1,7 @@
 """Connection passwords, behind one interface: a 0600 file locally, Secret Manager on Google Cloud.
 
-Nothing else in the code base holds a password longer than one call to a source.
+Nothing else in the code base holds a password longer than one call to a source. The embedded
+stack's other files are as private (private_dir, private_file): the data directory 0700, all in it 0600.
 """
 
 import json
@@ -13,6 +14,27 @@ from .errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
     from google.cloud.secretmanager import SecretManagerServiceClient
+
+
+def private_dir(path: Path) -> Path:
+    """Make `path` a directory only its owner may open, and all it holds owner-only: the embedded
+    stack keeps connection details, job history and copied tables there. What an earlier version
+    left 0755/0644 is tightened too. Symbolic links are left alone (chmod would follow them)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for root, _dirs, files in os.walk(path):
+        os.chmod(root, 0o700)
+        for name in files:
+            file = os.path.join(root, name)
+            if not os.path.islink(file):
+                os.chmod(file, 0o600)
+    return path
+
+
+def private_file(path: Path, flags: int = os.O_WRONLY) -> int:
+    """Open (creating it if missing) a file only its owner may read: an fd for os.fdopen."""
+    fd = os.open(path, flags | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above counts only when the file is new
+    return fd
 
 
 class SecretStore(Protocol):
@@ -37,12 +59,10 @@ class FileSecretStore:
             return {}
 
     def _write(self, secrets: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(private_file(tmp, os.O_WRONLY | os.O_TRUNC), "w") as f:
             json.dump(secrets, f)
-        os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
 
     def put(self, name: str, value: str) -> None:

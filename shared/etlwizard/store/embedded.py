@@ -1,10 +1,12 @@
 """The embedded job store: one SQLite file, documents as JSON, for the demo and local runs."""
 
 import json
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from ..secrets import private_dir, private_file
 from . import Document, Mutation
 
 _SCHEMA = """
@@ -20,7 +22,9 @@ CREATE TABLE IF NOT EXISTS documents (
 class EmbeddedStore:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        # Made 0600 before SQLite opens it: its -wal and -shm files take the database file's mode.
+        os.close(private_file(self.path))
         with self._connect() as db:
             db.execute(_SCHEMA)
 
