@@ -13,4 +13,7 @@ RUN pip install --no-cache-dir --no-deps . && rm -rf shared build
 COPY web/ web/
 RUN useradd --create-home wizard
 USER wizard
-CMD exec gunicorn --bind ":${PORT:-8080}" --workers 2 --threads 8 --timeout 120 "web.app:create_app()"
+# Requests wait on the etl_api function most of their time: threads serve them in parallel, two
+# workers keep one busy worker from holding up the rest; infra/ sets Cloud Run's concurrency to
+# workers x threads, so a 33rd request starts another instance instead of queueing here.
+CMD exec gunicorn --bind ":${PORT:-8080}" --workers 2 --threads 16 --timeout 120 "web.app:create_app()"

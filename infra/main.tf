@@ -27,13 +27,17 @@ locals {
   run_topic     = "etl-run-job"
   secret_prefix = "etl-connection-"
   # entry point => sizing. run_job loads one window or chunk: the longest timeout an HTTP-triggered
-  # 2nd-gen function allows.
+  # 2nd-gen function allows, one run per instance (a run uses the instance's memory and CPU). The
+  # HTTP functions wait on databases and BigQuery most of a request: an instance serves
+  # `concurrency` requests at once on as many threads (THREADS, functions-framework's gunicorn),
+  # which needs a whole vCPU; their catalog connections come from a pool of ETL_POOL_SIZE per
+  # saved connection per instance.
   functions = {
-    preview_table   = { memory = "512Mi", timeout = 60, sa = "api" }
-    validate_schema = { memory = "256Mi", timeout = 60, sa = "api" }
-    create_job      = { memory = "512Mi", timeout = 120, sa = "api" }
-    etl_api         = { memory = "512Mi", timeout = 120, sa = "api" }
-    run_job         = { memory = "2Gi", timeout = 3600, sa = "runner" }
+    preview_table   = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 60, sa = "api" }
+    validate_schema = { memory = "256Mi", cpu = "1", concurrency = 16, timeout = 60, sa = "api" }
+    create_job      = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api" }
+    etl_api         = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api" }
+    run_job         = { memory = "2Gi", cpu = "1", concurrency = 1, timeout = 3600, sa = "runner" }
   }
   function_env = {
     ETL_STACK     = "gcp"
@@ -41,6 +45,9 @@ locals {
     ETL_REGION    = var.region
     ETL_DATASET   = var.dataset
     ETL_RUN_TOPIC = local.run_topic
+    # Catalog connections per saved connection per instance: times max_instance_count (10), at
+    # most 40 of a database's connections for one function (PostgreSQL allows 100 by default).
+    ETL_POOL_SIZE = "4"
     # glibc: two malloc arenas, so a run's memory stays flat in the table's size (README, Benchmarks)
     MALLOC_ARENA_MAX = "2"
   }
@@ -143,11 +150,12 @@ resource "google_cloudfunctions2_function" "fn" {
 
   service_config {
     available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
     timeout_seconds                  = each.value.timeout
     max_instance_count               = each.key == "run_job" ? 20 : 10
-    max_instance_request_concurrency = 1
+    max_instance_request_concurrency = each.value.concurrency
     service_account_email            = each.value.sa == "runner" ? google_service_account.runner.email : google_service_account.api.email
-    environment_variables            = local.function_env
+    environment_variables            = merge(local.function_env, { THREADS = tostring(each.value.concurrency) })
     ingress_settings                 = "ALLOW_ALL" # reachable, but only with an ID token IAM accepts
   }
   depends_on = [google_project_service.apis]
@@ -162,8 +170,14 @@ resource "google_cloud_run_v2_service" "wizard" {
 
   template {
     service_account = google_service_account.wizard.email
+    # As many requests as the Dockerfile's gunicorn serves at once (2 workers x 16 threads): more
+    # would queue inside the instance instead of starting another.
+    max_instance_request_concurrency = 32
     containers {
       image = var.wizard_image
+      resources {
+        limits = { cpu = "1", memory = "1Gi" } # two workers of about 190 MB each (the library imported)
+      }
       env {
         name  = "ETL_STACK"
         value = "gcp"

@@ -93,6 +93,31 @@ def test_topic_secret_prefix_and_environment_match_the_code(tf):
     assert "ETL_API_URL" in wizard_env  # it passes /api/ to etl_api
 
 
+def test_requests_are_served_in_parallel_and_source_pools_stay_bounded(tf):
+    """The HTTP functions serve several requests per instance on as many threads (functions-framework
+    reads THREADS; Cloud Run needs a whole vCPU for it), run_job one run per instance; the wizard's
+    Cloud Run concurrency is what the Dockerfile's gunicorn serves at once; and a function's pools
+    of catalog connections, over all its instances, stay within PostgreSQL's default 100."""
+    fn = resources(tf, "google_cloudfunctions2_function")["fn"]["service_config"][0]
+    assert fn["max_instance_request_concurrency"] == "${each.value.concurrency}"
+    assert fn["available_cpu"] == "${each.value.cpu}"
+    assert fn["environment_variables"] == "${merge(local.function_env, {THREADS = tostring(each.value.concurrency)})}"
+    for name, size in locals_(tf)["functions"].items():
+        if name == "run_job":
+            assert size["concurrency"] == 1
+        else:
+            assert size["concurrency"] > 1 and float(size["cpu"]) >= 1, name
+    pool_size = int(locals_(tf)["function_env"]["ETL_POOL_SIZE"])
+    assert fn["max_instance_count"] == '${each.key == "run_job" ? 20 : 10}'
+    assert 1 <= pool_size < Settings().pool_size and pool_size * 10 < 100
+
+    gunicorn = re.search(r"gunicorn .*--workers (\d+) --threads (\d+)", (ROOT / "Dockerfile").read_text())
+    assert gunicorn, "the Dockerfile starts gunicorn with --workers and --threads"
+    wizard = resources(tf, "google_cloud_run_v2_service")["wizard"]["template"][0]
+    assert wizard["max_instance_request_concurrency"] == int(gunicorn[1]) * int(gunicorn[2])
+    assert wizard["containers"][0]["resources"][0]["limits"]["memory"] == "1Gi"
+
+
 def test_run_topic_has_retries_and_a_dead_letter_topic(tf):
     push = resources(tf, "google_pubsub_subscription")["run_job"]
     assert push["topic"] == "${google_pubsub_topic.run.id}"
