@@ -8,6 +8,9 @@ card's single-purpose functions over the same library functions.
 import base64
 import io
 import logging
+import signal
+import threading
+import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -30,7 +33,26 @@ _WRONG_METHOD = {"status": "error", "message": "Use POST with a JSON body.", "de
 
 @cache
 def _stack() -> Stack:
-    return Stack(Settings.from_env(), run_handler=handle_message)
+    stack = Stack(Settings.from_env(), run_handler=handle_message)
+    _stop_with_the_server(stack)
+    return stack
+
+
+def _stop_with_the_server(stack: Stack) -> None:
+    """Set stack.stopping when the server shuts this process down, so a run in flight stops within
+    seconds (recorded interrupted, its job freed) before Cloud Run's SIGKILL. As deployed, gunicorn
+    serves the functions: it takes SIGTERM in the worker's main thread and clears the worker's
+    `alive`; its handler is that worker's bound method, which is how a thread here can watch it."""
+    worker = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    if not hasattr(worker, "alive"):
+        return  # another server (a test client): nothing to watch
+
+    def watch() -> None:
+        while worker.alive:
+            time.sleep(0.5)
+        stack.stopping.set()
+
+    threading.Thread(target=watch, name="etl-shutdown", daemon=True).start()
 
 
 def _answer(request: flask.Request, call: Callable[[Any], Answer]) -> Answer:

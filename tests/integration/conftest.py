@@ -5,6 +5,8 @@ import uuid
 import pg8000.native
 import pytest
 
+from tests.integration.loading import BIG_ROWS
+
 
 @pytest.fixture
 def function_env(monkeypatch, settings):
@@ -34,3 +36,15 @@ def table(pg_sql):
     )
     yield name
     pg_sql(f"DROP TABLE {name}")
+
+
+@pytest.fixture
+def big_table(postgres_db):
+    """A PostgreSQL table of BIG_ROWS rows: a run over it takes seconds, long enough to cut off."""
+    name = f"big_{uuid.uuid4().hex[:8]}"
+    db = pg8000.native.Connection(**postgres_db)
+    db.run(f"CREATE TABLE {name} (id bigint PRIMARY KEY, note text, at timestamptz NOT NULL)")
+    db.run(f"INSERT INTO {name} SELECT g, 'row ' || g, now() - interval '1 day' FROM generate_series(1, {BIG_ROWS}) g")
+    yield name
+    db.run(f"DROP TABLE {name}")
+    db.close()

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from etlwizard.run.engine import run_job
 
+BIG_ROWS = 1_000_000  # the big_table fixture's: a run over it takes seconds, long enough to cut off
+
 
 def make_job(client, connection_id, table, dataset, **overrides):
     body = {

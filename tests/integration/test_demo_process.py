@@ -10,14 +10,13 @@ import time
 import uuid
 from pathlib import Path
 
-import pg8000.native
 import pytest
 import requests
 
 from etlwizard.emulator import free_port
+from tests.integration.loading import BIG_ROWS as ROWS
 
 ROOT = Path(__file__).parents[2]
-ROWS = 1_000_000
 
 
 class Demo:
@@ -85,17 +84,6 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
-
-
-@pytest.fixture
-def big_table(postgres_db):
-    name = f"big_{uuid.uuid4().hex[:8]}"
-    db = pg8000.native.Connection(**postgres_db)
-    db.run(f"CREATE TABLE {name} (id bigint PRIMARY KEY, note text, at timestamptz NOT NULL)")
-    db.run(f"INSERT INTO {name} SELECT g, 'row ' || g, now() - interval '1 day' FROM generate_series(1, {ROWS}) g")
-    yield name
-    db.run(f"DROP TABLE {name}")
-    db.close()
 
 
 @pytest.fixture
