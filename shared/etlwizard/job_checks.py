@@ -82,8 +82,12 @@ def source_columns(value: object, field: str = "source_columns") -> list[dict[st
     for item in value:
         if not isinstance(item, dict) or not item.get("name") or not item.get("bigquery_type"):
             raise InvalidInput(field, shape)
+        name = check_text(item["name"], f"{field}.name", 300)
+        problem = column_name_problem(name)
+        if problem:
+            raise InvalidInput(f"{field}.name", f"column {name!r} cannot be loaded under that name: {problem}")
         column: dict[str, Any] = {
-            "name": check_text(item["name"], f"{field}.name", 300),
+            "name": name,
             "bigquery_type": check_text(item["bigquery_type"], f"{field}.bigquery_type", 100),
         }
         mode, nullable = item.get("mode"), item.get("nullable")
@@ -105,12 +109,18 @@ def validate_schema(stack: Stack, body: object) -> dict[str, Any]:
     body = require_object(body)
     columns = source_columns(body.get("source_columns"))
     dataset, _, table = require_text(body, "destination_table", max_length=2048).partition(".")
+    primary_key = require_names(body, "primary_key", optional=True)
+    cursor = optional_text(body, "timestamp_column")
+    names = {c["name"] for c in columns}
+    for field, name in [("primary_key", k) for k in primary_key] + [("timestamp_column", cursor)]:
+        if name is not None and name not in names:
+            raise InvalidInput(field, f"column {name!r} is not one of source_columns")
     result = check_destination(
         stack,
         check_dataset(dataset, "destination_table"),
         check_table(table, "destination_table"),
         columns,
-        require_names(body, "primary_key", optional=True),
-        optional_text(body, "timestamp_column"),
+        primary_key,
+        cursor,
     )
     return result.to_dict()
