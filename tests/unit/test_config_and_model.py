@@ -6,7 +6,7 @@ import pytest
 
 from etlwizard.config import Settings
 from etlwizard.errors import ConfigError, InvalidInput
-from etlwizard.model import Connection, TableRef
+from etlwizard.model import Connection, TableRef, column_name_problem
 
 ALL_VARS = (
     "ETL_STACK",
@@ -356,3 +356,31 @@ def test_table_ref_body_must_be_object(body):
     with pytest.raises(InvalidInput) as err:
         TableRef.from_payload(body)
     assert err.value.field == "body"
+
+
+# BigQuery's flexible column names: what a job may load under the source's own name.
+@pytest.mark.parametrize(
+    "name",
+    ["id", "_x", "Order Date", "9lives", "a-b", "ünïcødé", "名前", "a&b%c=d+e:f'g<h>i#j|k", "x" * 300, "e\u0301"],
+)
+def test_column_names_bigquery_takes(name):
+    assert column_name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ('a"b; DROP TABLE victim; --', "BigQuery column names cannot hold '\"', ';'"),
+        ("a.b", "BigQuery column names cannot hold '.'"),
+        ("a`b", "BigQuery column names cannot hold '`'"),
+        ("a\x00b", "BigQuery column names cannot hold '\\x00'"),
+        ("a\tb", "BigQuery column names cannot hold '\\t'"),
+        ("a🙂", "BigQuery column names cannot hold '🙂'"),
+        ("x" * 301, "BigQuery column names have at most 300 characters"),
+        ("_TABLE_SUFFIX", "BigQuery keeps names starting with _TABLE_ for itself"),
+        ("_partitiontime", "BigQuery keeps names starting with _PARTITION for itself"),
+        ("", "BigQuery column names cannot be empty"),
+    ],
+)
+def test_column_names_bigquery_refuses(name, problem):
+    assert (column_name_problem(name) or "").startswith(problem)
