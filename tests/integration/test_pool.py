@@ -127,6 +127,22 @@ def test_a_connection_the_server_ended_is_discarded_and_the_next_preview_works(m
     assert fresh != killed
 
 
+def test_connections_a_burst_opened_close_once_idle_for_a_while(make_stack, wide_db, backends, monkeypatch):
+    from etlwizard.sources import pool
+
+    monkeypatch.setattr(pool, "IDLE_SECONDS", 0.3)
+    stack = make_stack(pool_size=3)
+    client, connection_id = wizard(stack, wide_db)
+    with connections.open_connection(stack, connection_id) as source:
+        burst = [source._pool.take(source._open_pooled) for _ in range(3)]  # three statements at once
+        for pooled in burst:
+            source._pool.give(pooled, healthy=True)
+    assert len(backends()) == 3
+    time.sleep(0.4)
+    assert preview(client, connection_id).status_code == 200
+    wait_for(lambda: len(backends()) == 1)
+
+
 def test_all_connections_busy_is_a_readable_503_after_the_connect_timeout(make_stack, wide_db, backends):
     stack = make_stack(pool_size=1, connect_timeout=0.5)
     client, connection_id = wizard(stack, wide_db)

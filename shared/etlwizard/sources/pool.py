@@ -51,7 +51,7 @@ class ConnectionPool:
         self.size = size
         self.wait_seconds = wait_seconds
         self._slots = threading.BoundedSemaphore(size)
-        self._idle: list[Pooled] = []  # the most recently returned last: lent first, the others age out
+        self._idle: list[Pooled] = []  # in the order given back: the last is lent first, the first age out
         self._lock = threading.Lock()
         self._closed = False
 
@@ -63,11 +63,15 @@ class ConnectionPool:
                 f"{self.wait_seconds:g} s; try again in a moment"
             )
         try:
-            while (pooled := self._pop_idle()) is not None:
-                if time.monotonic() - pooled.idle_since < IDLE_SECONDS and not _closed_by_server(pooled.fileno):
+            while True:
+                pooled, stale = self._pop_idle()
+                for old in stale:
+                    _close(old.db)
+                if pooled is None:
+                    return connect()
+                if not _closed_by_server(pooled.fileno):
                     return pooled
                 _close(pooled.db)
-            return connect()
         except BaseException:
             self._slots.release()
             raise
@@ -85,9 +89,14 @@ class ConnectionPool:
         finally:
             self._slots.release()
 
-    def _pop_idle(self) -> Pooled | None:
+    def _pop_idle(self) -> tuple[Pooled | None, list[Pooled]]:
+        """The idle connection returned last, and those idle too long, taken out to be closed: after
+        a burst, the connections it opened close as the pool goes on with fewer."""
         with self._lock:
-            return self._idle.pop() if self._idle else None
+            now = time.monotonic()
+            stale = [p for p in self._idle if now - p.idle_since >= IDLE_SECONDS]
+            self._idle = [p for p in self._idle if now - p.idle_since < IDLE_SECONDS]
+            return (self._idle.pop() if self._idle else None), stale
 
     def close(self) -> None:
         """Close the idle connections now, and those lent out when they are given back."""
