@@ -11,7 +11,6 @@ the server reported on a session that goes on; any other failure discards it. An
 server has closed meanwhile (pg_terminate_backend, KILL, a restart) is discarded when next taken.
 """
 
-import logging
 import select
 import threading
 import time
@@ -23,10 +22,9 @@ from ..config import Settings
 from ..errors import SourceConnectionError
 from ..model import Connection
 
-log = logging.getLogger(__name__)
-
-# An idle connection older than this is closed rather than lent: a firewall or proxy may drop a
-# quiet connection without telling either end, and a reconnect after a minute's quiet is cheap.
+# An idle connection older than this is closed, not lent, when the pool is next used: a firewall or
+# proxy may drop a quiet connection without telling either end, and a reconnect after a minute's
+# quiet is cheap.
 IDLE_SECONDS = 60.0
 
 
@@ -108,7 +106,7 @@ class ConnectionPool:
 
 
 class SourcePools:
-    """One process's pools, one per saved connection, made on first use (the Stack holds this).
+    """One process's pools, one per saved connection, made on first use (Stack.pools).
 
     A pool keeps the connection's password for as long as it lives, to open its next connection
     without reading the secret store on every request."""
