@@ -18,6 +18,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -43,9 +44,7 @@ def serve_werkzeug(port: int) -> None:
 
     from web.app import create_app
 
-    server = make_server("127.0.0.1", port, create_app(), threaded=True)  # a stack from the environment
-    print("ready", flush=True)
-    server.serve_forever()
+    make_server("127.0.0.1", port, create_app(), threaded=True).serve_forever()  # a stack from the environment
 
 
 def start_server(kind: str, port: int, data_dir: str) -> subprocess.Popen:
@@ -69,8 +68,8 @@ def start_server(kind: str, port: int, data_dir: str) -> subprocess.Popen:
 
 def gunicorn_sizing() -> list[str]:
     """--workers and --threads as the Dockerfile starts gunicorn."""
-    cmd = (ROOT / "Dockerfile").read_text().split("gunicorn", 2)[-1].split()
-    return [word for i, word in enumerate(cmd) for flag in ("--workers", "--threads") if flag in (word, cmd[i - 1])]
+    workers, threads = re.search(r"--workers (\d+) --threads (\d+)", (ROOT / "Dockerfile").read_text()).groups()
+    return ["--workers", workers, "--threads", threads]
 
 
 def request(port: int, method: str, path: str, body: object = None) -> tuple[int, dict]:
