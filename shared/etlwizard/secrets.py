@@ -4,6 +4,7 @@ Nothing else in the code base holds a password longer than one call to a source.
 stack's other files are as private (private_dir, private_file): the data directory 0700, all in it 0600.
 """
 
+import contextlib
 import json
 import os
 import threading
@@ -22,12 +23,18 @@ def private_dir(path: Path) -> Path:
     left 0755/0644 is tightened too. Symbolic links are left alone (chmod would follow them)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     for root, _dirs, files in os.walk(path):
-        os.chmod(root, 0o700)
+        _chmod(root, 0o700)
         for name in files:
             file = os.path.join(root, name)
             if not os.path.islink(file):
-                os.chmod(file, 0o600)
+                _chmod(file, 0o600)
     return path
+
+
+def _chmod(path: str, mode: int) -> None:
+    # the running emulator makes and removes files (its DuckDB WAL) while this walks
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(path, mode)
 
 
 def private_file(path: Path, flags: int = os.O_WRONLY) -> int:
