@@ -180,6 +180,23 @@ def test_a_runs_long_read_holds_no_pooled_connection(make_stack, wide_db, backen
     assert len(backends()) == 1
 
 
+def test_a_runs_window_statistics_need_no_pooled_connection(make_stack, wide_db, backends):
+    """A run's statement over a whole window may take minutes: it runs beside the pool, not in it."""
+    stack = make_stack(pool_size=1, connect_timeout=0.5)
+    _, connection_id = wizard(stack, wide_db)
+    with connections.open_connection(stack, connection_id) as source:
+        meta = source.fetch_table_metadata("public", "wide")
+        id_column = next(c for c in meta.columns if c.name == "id")
+        holder = threading.Thread(target=source.query, args=("SELECT pg_sleep(1.5)",))
+        holder.start()
+        try:
+            wait_for(lambda: len(backends(state="active")) == 1)  # the pool's only connection is busy
+            assert source.window_stats(meta, id_column, None, None) == (1, 1000, 1000)
+        finally:
+            holder.join()
+    assert len(backends()) == 1  # the statistics' connection closed with its statement
+
+
 def test_deleting_a_connection_closes_its_pooled_connections(make_stack, wide_db, backends):
     client, connection_id = wizard(make_stack(), wide_db)
     assert preview(client, connection_id).status_code == 200

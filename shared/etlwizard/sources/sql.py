@@ -80,6 +80,23 @@ class SqlSource(Source):
         finally:
             self._pool.give(pooled, healthy)
 
+    def scan(self, sql: str) -> list[Row]:
+        """A statement that may read a whole table, on a connection of its own: pooled connections
+        serve statements of milliseconds (catalog lookups, previews), so a run's long ones (a
+        window's statistics over millions of rows) never keep a preview waiting for one."""
+        db = self._connect()
+        try:
+            cursor = db.cursor()
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+        except Exception as e:
+            raise self._convert_error(e) from None
+        finally:
+            try:
+                db.close()
+            except Exception:
+                pass
+
     def quote(self, identifier: str) -> str:
         q = self.quote_char
         return q + identifier.replace(q, q + q) + q
@@ -160,7 +177,7 @@ class SqlSource(Source):
     def window_stats(self, meta: TableMetadata, column: Column, lower: Bound, upper: Bound) -> tuple[Any, Any, int]:
         name = self.quote(column.name)
         sql = f"SELECT MIN({name}), MAX({name}), COUNT(*) FROM {self.table_sql(meta)}"
-        smallest, largest, count = self.query(sql + self.window_sql(column, lower, upper))[0]
+        smallest, largest, count = self.scan(sql + self.window_sql(column, lower, upper))[0]
         ((smallest, largest),) = self.convert_rows([column, column], [(smallest, largest)])  # as bounds are
         return smallest, largest, count
 
