@@ -4,7 +4,8 @@ Why: a preview opened a connection of its own (TCP, TLS negotiation, authenticat
 so fifty users at once meant fifty server backends and as many set-ups. A pool keeps up to
 Settings.pool_size connections per saved connection and lends one for a single statement at a
 time: a run holding its source for minutes holds no pooled connection between its catalog
-queries (its bulk reads open connections of their own), so runs cannot starve previews.
+queries (its reads and window statistics run on connections of their own), so runs cannot starve
+previews.
 
 A connection goes back to the pool only after a statement that ended normally, or with an error
 the server reported on a session that goes on; any other failure discards it. An idle one the
