@@ -82,32 +82,29 @@ def parse_body(req: Request) -> dict[str, Any] | None:
         return None
     if not req.is_json:
         raise InvalidInput("body", "must be JSON, sent with Content-Type: application/json")
+    too_deep = InvalidInput("body", f"nests objects and lists more than {MAX_BODY_DEPTH} levels deep")
     try:
         value = json.loads(data)
-    except RecursionError:
-        value = _too_deep()
+    except RecursionError:  # some thousand levels: the parser ran out of stack
+        raise too_deep from None
     except ValueError:  # not JSON, not UTF-8, or an integer of more digits than Python converts
         raise InvalidInput("body", "is not valid JSON") from None
     if not isinstance(value, dict):
         raise InvalidInput("body", "must be a JSON object")
     if _depth(value) > MAX_BODY_DEPTH:
-        _too_deep()
+        raise too_deep
     return value
-
-
-def _too_deep() -> Any:
-    raise InvalidInput("body", f"nests objects and lists more than {MAX_BODY_DEPTH} levels deep")
 
 
 def _depth(value: object) -> int:
     """How deep lists and objects nest in a parsed body, counted without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
         if children is not None:
             deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in children)
+            pending.extend((child, level + 1) for child in children)
     return deepest
 
 
