@@ -12,8 +12,8 @@ import pytest
 from etlwizard.errors import Interrupted
 from etlwizard.jobs import get_job
 from etlwizard.run.engine import handle_message
-from etlwizard.run.recovery import recover
 from etlwizard.run.records import get_run, save_run
+from etlwizard.run.recovery import recover
 from etlwizard.run.state import Run, RunMessage, RunStatus
 from tests.integration.loading import ago, destination, make_job, run
 
