@@ -1,6 +1,7 @@
 """Fifty users at once: concurrent table previews against a real server on a local port.
 
     .venv/bin/python bench/concurrency.py [--clients 50] [--rounds 5] [--server werkzeug|gunicorn]
+        [--port PORT: fire at a wizard already running there, e.g. bin/demo's 8080, instead]
         (bin/test or bin/demo made .venv)
 
 Creates a throwaway PostgreSQL database holding a 30-column table of 10,000 rows, starts the wizard
@@ -147,6 +148,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--server", choices=["werkzeug", "gunicorn"], default="werkzeug")
+    parser.add_argument("--port", type=int, help="fire at a wizard already serving here (bin/demo) instead")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.serve:
@@ -161,8 +163,9 @@ def main() -> None:
         db.run("ANALYZE wide")
         db.close()
 
-        port = free_port()
-        server = start_server(args.server, port, data)
+        port = args.port or free_port()
+        server = None if args.port else start_server(args.server, port, data)
+        saved: dict = {}
         try:
             status, saved = request(
                 port,
@@ -181,11 +184,15 @@ def main() -> None:
                 concurrent += fire(port, path, body, args.clients)
             most = peak.stop()
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+            elif "connection" in saved:  # a wizard of yours: the saved connection goes with the database
+                request(port, "DELETE", f"/api/connections/{saved['connection']['id']}/")
 
     concurrent.sort()
-    print(f"{args.clients} concurrent previews of a {COLUMNS}-column table, {args.rounds} rounds, {args.server}:")
+    served = f"the wizard on port {args.port}" if args.port else args.server
+    print(f"{args.clients} concurrent previews of a {COLUMNS}-column table, {args.rounds} rounds, {served}:")
     print(f"  one alone       median {statistics.median(alone) * 1000:6.0f} ms")
     print(
         f"  {args.clients} at once      p50 {statistics.median(concurrent) * 1000:6.0f} ms   "
