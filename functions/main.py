@@ -20,10 +20,10 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from etlwizard import job_checks, jobs, preview
-from etlwizard.api import Answer, create_api_app, error_response, ok
+from etlwizard.api import Answer, create_api_app, error_response, ok, parse_body
 from etlwizard.config import Settings
 from etlwizard.errors import EtlError
-from etlwizard.payload import require_object, require_text
+from etlwizard.payload import require_id, require_object
 from etlwizard.run.engine import handle_message
 from etlwizard.stack import Stack
 
@@ -56,11 +56,11 @@ def _stop_with_the_server(stack: Stack) -> None:
 
 
 def _answer(request: flask.Request, call: Callable[[Any], Answer]) -> Answer:
-    """POST only; the JSON body to `call`; an error as the API writes it."""
+    """POST only; the JSON body, read as the API reads it, to `call`; an error as the API writes it."""
     if request.method != "POST":
         return _WRONG_METHOD
     try:
-        return call(request.get_json(silent=True))
+        return call(parse_body(request))
     except Exception as e:
         return error_response(e)
 
@@ -70,7 +70,7 @@ def preview_table(request: flask.Request) -> Answer:
     """POST {connection_id, schema_name, table_name} -> the table's columns, sample rows and counts."""
 
     def call(body: Any) -> Answer:
-        connection_id = require_text(require_object(body), "connection_id", max_length=64)
+        connection_id = require_id(require_object(body), "connection_id")
         return ok(**preview.preview_table(_stack(), connection_id, body))
 
     return _answer(request, call)

@@ -58,9 +58,11 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None, pro
     else:
         forward = proxy.forward
 
+        api.answer_in_json(app)
+
         @app.route("/api/<path:path>", methods=["GET", "POST", "PATCH", "DELETE", "PUT"])
         def pass_on(path: str) -> Answer:
-            body = request.get_json(silent=True) if request.get_data() else None
+            body = api.parse_body(request)  # read as the API reads it: a body it refuses goes no further
             return forward(request.method, f"/api/{path}", request.args.to_dict(), body)
 
     @app.get("/")

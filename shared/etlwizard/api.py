@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from . import connections, job_checks, jobs, preview, scheduling
-from .errors import EtlError, InvalidInput, NotFound
+from .errors import EtlError, InvalidInput, NotFound, TooLarge
 from .payload import is_id
 from .stack import Stack
 
@@ -26,6 +26,7 @@ Answer = tuple[dict[str, Any], int]
 # JSON parser recurses once per level, so a 10,000-deep body would exhaust Python's stack.
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BODY_DEPTH = 32
+TOO_LARGE = f"The request body is larger than the limit of {MAX_BODY_BYTES} bytes (1 MiB)."
 
 
 def ok(status: int = 200, **payload: Any) -> Answer:
@@ -42,7 +43,7 @@ def error_response(error: Exception) -> Answer:
         message = {
             404: f"No route {request.method} {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
-            413: f"The request body is larger than the limit of {MAX_BODY_BYTES} bytes (1 MiB).",
+            413: TOO_LARGE,
         }.get(error.code or 0, error.description)
         return {"status": "error", "message": message or error.name, "details": []}, error.code or 500
     log.exception("unexpected error", exc_info=error)
@@ -80,6 +81,8 @@ def parse_body(req: Request) -> dict[str, Any] | None:
     data = req.get_data(cache=True)
     if not data:
         return None
+    if len(data) > MAX_BODY_BYTES:  # where no server refused it before (MAX_CONTENT_LENGTH)
+        raise TooLarge(TOO_LARGE)
     if not req.is_json:
         raise InvalidInput("body", "must be JSON, sent with Content-Type: application/json")
     too_deep = InvalidInput("body", f"nests objects and lists more than {MAX_BODY_DEPTH} levels deep")
@@ -212,9 +215,14 @@ def reconnect_job(job_id: str) -> Answer:
 def mount(app: Flask, stack: Stack) -> None:
     """Serve the API from `app` over `stack`: its routes, and JSON for every error under /api/."""
     app.extensions["etl_stack"] = stack
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]  # answers keep the library's field order
     app.register_blueprint(bp)
+    answer_in_json(app)
+
+
+def answer_in_json(app: Flask) -> None:
+    """The API's limits and error bodies on an app serving /api/ (itself, or passing it on)."""
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     @app.errorhandler(Exception)
     def answer_error(error: Exception) -> Answer | Response | HTTPException:

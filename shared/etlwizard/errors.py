@@ -30,6 +30,12 @@ class InvalidInput(EtlError):
         self.field = field
 
 
+class TooLarge(EtlError):
+    """A request body past the size limit."""
+
+    status = 413
+
+
 class NotFound(EtlError):
     status = 404
 

@@ -82,14 +82,17 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
     cursor = optional_text(body, "timestamp_column") if transactional else None
     start = None
     if transactional:
-        choice = body.get("historical_backfill") or ("custom" if body.get("historical_start_date") else "all")
+        choice = optional_text(body, "historical_backfill") or (
+            "custom" if body.get("historical_start_date") else "all"
+        )
         start = backfill_start(choice, body.get("historical_start_date"), stack.clock().date())
     schedule = Schedule.from_payload(body.get("schedule"))
-    destination = require_object(body.get("destination") or {"mode": "new"}, "destination")
+    destination = require_object({} if body.get("destination") is None else body["destination"], "destination")
     mode = DestinationMode(
         require_choice(destination, "mode", tuple(DestinationMode), default="new", field="destination.mode")
     )
-    dataset = check_dataset(destination.get("dataset") or stack.settings.dataset, "destination.dataset")
+    dataset = check_dataset(_given(destination, "dataset", stack.settings.dataset), "destination.dataset")
+    add_missing = optional_bool(destination, "add_missing_columns", field="destination.add_missing_columns")
 
     with open_connection(stack, connection.id) as source:
         meta = source.fetch_table_metadata(schema_name, table_name)
@@ -100,7 +103,7 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
         else [k for k in meta.primary_key if k in selected]
     )
     check_keys(meta, selected, load_type, cursor, primary_key)
-    table = check_table(destination.get("table") or default_table_name(table_name), "destination.table")
+    table = check_table(_given(destination, "table", default_table_name(table_name)), "destination.table")
 
     report = None
     if mode is DestinationMode.NEW:
@@ -110,7 +113,7 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
         if not report.compatible:
             raise SchemaIncompatible("Schema incompatible", details=report.errors)
         if report.can_alter:
-            if not optional_bool(destination, "add_missing_columns", field="destination.add_missing_columns"):
+            if not add_missing:
                 missing = ", ".join(c["name"] for c in report.can_alter)
                 raise SchemaIncompatible(
                     "Schema incompatible",
@@ -152,6 +155,12 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
     return out
 
 
+def _given(body: dict[str, Any], name: str, default: str) -> object:
+    """A field the request may leave out (absent or ""): the default then; anything else is checked."""
+    value = body.get(name)
+    return default if value is None or value == "" else value
+
+
 # --- Actions -------------------------------------------------------------------------------------
 
 
@@ -165,11 +174,11 @@ def update_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
     """PATCH: name, schedule, selected_columns (new columns are added to the destination table)."""
     body = require_object(body)
     job = get_job(stack, job_id)
+    # every field checked first: a request refused changes nothing
     if "name" in body:
         job = replace(job, name=require_text(body, "name", max_length=200))
     if "schedule" in body:
         job = replace(job, schedule=Schedule.from_payload(body["schedule"]))
-        stack.scheduler.upsert(job_id, job.schedule, paused=job.state is JobState.PAUSED)
     if "selected_columns" in body:
         selected = require_names(body, "selected_columns")
         with open_connection(stack, job.connection_id) as source:
@@ -178,6 +187,8 @@ def update_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
         check_keys(meta, selected, job.load_type, job.timestamp_column, job.primary_key)
         stack.warehouse.add_columns(job.destination.dataset, job.destination.table, columns)
         job = replace(job, selected_columns=selected, columns=columns)
+    if "schedule" in body:
+        stack.scheduler.upsert(job_id, job.schedule, paused=job.state is JobState.PAUSED)
     return _save(stack, job)
 
 

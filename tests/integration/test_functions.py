@@ -29,13 +29,20 @@ def test_preview_function_answers_as_the_wizard_route(function_env, client, pg):
     "body, status, field",
     [
         ({"schema_name": "public", "table_name": "t"}, 400, "connection_id"),
-        ({"connection_id": "nope", "schema_name": "public", "table_name": "t"}, 404, None),
-        (None, 400, "body"),
+        ({"connection_id": "nope", "schema_name": "public", "table_name": "t"}, 400, "connection_id"),
+        ({"connection_id": "0123456789ab", "schema_name": "public", "table_name": "t"}, 404, None),
+        (b"x", 400, "body"),
+        (b"[" * 10_000 + b"]" * 10_000, 400, "body"),
+        (b'{"a": "' + b"x" * 2_000_000 + b'"}', 413, None),
     ],
 )
 def test_preview_function_rejects_bad_requests(function_env, body, status, field):
+    """Its body read as the API reads it: no 500, however deep or large."""
     function = functions_framework.create_app("preview_table", MAIN, "http").test_client()
-    response = function.post("/", json=body) if body is not None else function.post("/", data="x")
+    if isinstance(body, bytes):
+        response = function.post("/", data=body, content_type="application/json" if body != b"x" else "text/plain")
+    else:
+        response = function.post("/", json=body)
     assert response.status_code == status
     payload = response.get_json()
     assert payload["status"] == "error"
@@ -178,6 +185,19 @@ def test_the_wizard_calls_the_etl_api_function_over_http_with_id_tokens(etl_api_
         "/api/etl/jobs/nope/",
     ]
     assert all(token == f"Bearer id-token-for {url}" for _, token in seen)
+
+
+def test_the_wizard_refuses_a_body_the_api_would_before_passing_it_on(etl_api_server, settings):
+    from web.app import create_app
+    from web.client import ApiProxy
+
+    url, seen = etl_api_server
+    wizard = create_app(settings=settings, proxy=ApiProxy(url, token_source=lambda a: "t")).test_client()
+    deep = wizard.post("/api/connections/", data="[" * 10_000 + "]" * 10_000, content_type="application/json")
+    large = wizard.post("/api/connections/", data='{"a": "' + "x" * 2_000_000 + '"}', content_type="application/json")
+    assert (deep.status_code, deep.get_json()["details"][0]["field"]) == (400, "body")
+    assert (large.status_code, large.get_json()["status"]) == (413, "error")
+    assert seen == []  # neither reached the function
 
 
 def test_an_unreachable_function_is_a_readable_502(settings):

@@ -145,7 +145,9 @@ def test_bad_fields_are_400_naming_the_field(client, job_body, overrides, field,
 
 
 def test_unknown_connection_or_table_is_404(client, job_body):
-    assert client.post("/api/etl/jobs/", json=job_body(connection_id="nope")).status_code == 404
+    assert client.post("/api/etl/jobs/", json=job_body(connection_id="0123456789ab")).status_code == 404
+    malformed = client.post("/api/etl/jobs/", json=job_body(connection_id="nope"))
+    assert (malformed.status_code, malformed.get_json()["details"][0]["field"]) == (400, "connection_id")
     response = client.post("/api/etl/jobs/", json=job_body(table_name="nope"))
     assert response.status_code == 404
     assert response.get_json()["message"] == "table public.nope does not exist in connection 'pg'"
