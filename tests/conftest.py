@@ -80,17 +80,23 @@ def settings(tmp_path, bigquery_url):
 
 @pytest.fixture
 def stack(settings):
-    return Stack(settings, run_handler=handle_message)
+    made = Stack(settings, run_handler=handle_message)
+    yield made
+    made.close()
 
 
 @pytest.fixture
 def make_stack(settings):
     """Another stack on the same job store and emulator: some settings changed, or parts swapped."""
+    made = []
 
     def make(parts=None, **changes):
-        return Stack(replace(settings, **changes), run_handler=handle_message, **(parts or {}))
+        made.append(Stack(replace(settings, **changes), run_handler=handle_message, **(parts or {})))
+        return made[-1]
 
-    return make
+    yield make
+    for stack in made:
+        stack.close()
 
 
 @pytest.fixture

@@ -131,6 +131,7 @@ def stop(stack: Stack, emulator: BigQueryEmulator) -> None:
     stack.stopping.set()
     stack.scheduler.stop()
     drained = stack.publisher.drain(timeout=STOP_SECONDS)
+    stack.close()
     emulator.stop()
     if not drained:
         logging.getLogger(__name__).warning("runs still in flight after %d s: stopping without them", STOP_SECONDS)

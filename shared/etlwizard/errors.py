@@ -59,6 +59,12 @@ class SourceConnectionError(EtlError):
     transient = True
 
 
+class PoolExhausted(SourceConnectionError):
+    """Every pooled connection to a source stayed busy for the whole wait: overloaded, not down."""
+
+    status = 503
+
+
 class SourceAuthError(EtlError):
     """The source database refused the credentials."""
 

@@ -1,6 +1,7 @@
 """Connection passwords, behind one interface: a 0600 file locally, Secret Manager on Google Cloud.
 
-Nothing else in the code base holds a password longer than one call to a source. The embedded
+Besides the secret store, only a saved connection's pool of open connections (sources/pool.py) holds
+its password, in memory, to open new ones; nothing writes it anywhere. The embedded
 stack's other files are as private (private_dir, private_file): the data directory 0700, all in it 0600.
 """
 

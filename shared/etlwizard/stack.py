@@ -83,6 +83,11 @@ class Stack:
             return CloudScheduler(self.settings.project, self.settings.region, self.settings.run_topic)
         return LocalScheduler(self.store, self.publisher.publish)
 
+    def close(self) -> None:
+        """Close the source connections this stack keeps open (made only when first used)."""
+        if "pools" in self.__dict__:
+            self.pools.close()
+
     @cached_property
     def pools(self) -> SourcePools:
         """Open catalog connections to the sources, a bounded pool per saved connection."""

@@ -8,13 +8,10 @@ import pytest
 
 
 @pytest.fixture(params=["embedded", "firestore"])
-def stack(request, settings):
+def stack(request, make_stack):
     """Every job route runs on both job stores."""
-    from etlwizard.run.engine import handle_message
-    from etlwizard.stack import Stack
-
     if request.param == "embedded":
-        return Stack(settings, run_handler=handle_message)
+        return make_stack()
     request.getfixturevalue("firestore_emulator")
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import firestore
@@ -22,11 +19,8 @@ def stack(request, settings):
     from etlwizard.store.firestore import FirestoreStore
 
     project = f"jobs-{uuid.uuid4().hex[:8]}"
-    return Stack(
-        settings,
-        run_handler=handle_message,
-        store=FirestoreStore(project, firestore.Client(project=project, credentials=AnonymousCredentials())),
-    )
+    client = firestore.Client(project=project, credentials=AnonymousCredentials())
+    return make_stack(parts={"store": FirestoreStore(project, client)})
 
 
 @pytest.fixture

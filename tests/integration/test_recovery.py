@@ -122,3 +122,23 @@ def test_a_run_that_lost_its_lease_never_commits(client, make_stack, pg, pg_sql,
     assert stopped["status"] == "interrupted" and "lost its job's lease to another run" in stopped["error"]
     assert destination(client, dataset) == []
     assert get_job(stack, job["id"]).lease.run_id == "other"  # the other run's lease stays its own
+
+
+def test_a_stopping_process_cancels_a_source_query_still_running(client, stack, pg, pg_sql, table, dataset):
+    """A read that returns no batch for a long while (a slow query) is cancelled at the source, not
+    waited out: the run is interrupted within seconds of the stop."""
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, '{ago(60)}')")
+    slow = f"slow_{table}"
+    pg_sql(f"CREATE VIEW {slow} AS SELECT {table}.* FROM {table}, pg_sleep(60)")
+    try:
+        job = make_job(client, pg, slow, dataset, load_type="catalog", timestamp_column=None)
+        threading.Timer(2, stack.stopping.set).start()
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            run(stack, job["id"])
+        assert time.monotonic() - started < 30  # not the minute the query would have taken
+        (interrupted,) = client.get(f"/api/etl/jobs/{job['id']}/runs/").get_json()["runs"]
+        assert interrupted["status"] == "interrupted"
+        assert get_job(stack, job["id"]).lease is None
+    finally:
+        pg_sql(f"DROP VIEW {slow}")

@@ -13,7 +13,7 @@ from ..jobs import get_job
 from ..stack import Stack
 from . import lease
 from .commit import commit, staging_name
-from .heartbeat import heartbeat
+from .heartbeat import heartbeat, stopped
 from .plan import Plan, bound_text, cut, parse_bound, read_table, window_stats
 from .records import change_run, failure_message, get_run, save_run
 from .stage import Progress, Reads, stage
@@ -83,14 +83,15 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> Run | None:
                 )
             staging = staging_name(job, run_id, index)
             stack.warehouse.create_staging(dataset, staging, columns)
-            with heartbeat(stack, job_id, run_id, beat) as pulse:
+            with heartbeat(stack, job_id, run_id, beat, on_stop=source.cancel) as pulse:
                 progress = stage(stack, source, Reads(meta, columns, split, slices), dataset, staging, pulse)
-    except Exception as e:
+    except Exception as raised:
+        e = stopped(stack, raised)
         error = failure_message(e)
         status = RunStatus.INTERRUPTED if isinstance(e, Interrupted) else RunStatus.FAILED
         change_run(stack, job_id, run_id, lambda r: _failed(stack, r, index, error, status))
         lease.release(stack, job_id, run_id, committed=False)  # the next trigger resumes at this chunk
-        raise
+        raise e from None
     finished = change_run(stack, job_id, run_id, lambda r: _done(r, index, progress))
     if finished.status is RunStatus.COMMITTING:
         return commit_chunks(stack, job, finished)

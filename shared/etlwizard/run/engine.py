@@ -17,7 +17,7 @@ from ..stack import Stack
 from . import lease
 from .chunks import fan_out, plan_chunks, resume, run_chunk
 from .commit import commit, staging_name
-from .heartbeat import heartbeat
+from .heartbeat import heartbeat, stopped
 from .plan import bound_text, plan_window, read_table
 from .records import failure_message, get_run, save_run
 from .recovery import abandon, sweep
@@ -60,7 +60,8 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
     save_run(stack, run)
     try:
         run = _load(stack, job, run)
-    except Exception as e:
+    except Exception as error:
+        e = stopped(stack, error)
         lease.release(stack, job_id, run.id, committed=False)
         latest = get_run(stack, job_id, run.id) or run  # with the progress it saved
         status = RunStatus.INTERRUPTED if isinstance(e, Interrupted) else RunStatus.FAILED
@@ -73,7 +74,7 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
             failure_message(e),
             exc_info=not isinstance(e, EtlError),
         )
-        raise
+        raise e from None
     log.info("job %s run %s: %s, %s rows, %s bytes", job_id, run.id, run.status, run.rows, run.bytes)
     _sweep(stack, job.destination.dataset)
     return run
@@ -100,7 +101,7 @@ def _load(stack: Stack, job: Job, run: Run) -> Run:
         staging = staging_name(job, run.id)
         warehouse.create_staging(dataset, staging, columns)
         try:
-            with heartbeat(stack, job.id, run.id) as pulse:
+            with heartbeat(stack, job.id, run.id, on_stop=source.cancel) as pulse:
                 progress = stage(
                     stack, source, reads, dataset, staging, pulse, report=lambda p: save_run(stack, _counted(run, p))
                 )

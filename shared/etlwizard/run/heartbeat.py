@@ -15,6 +15,14 @@ from . import lease
 log = logging.getLogger(__name__)
 
 
+STOPPING = "The run was interrupted: its process is shutting down. Nothing was committed."
+
+
+def stopped(stack: Stack, error: Exception) -> Exception:
+    """An error a stopping process caused (a cancelled query, a load job cut off) is an interruption."""
+    return Interrupted(STOPPING) if stack.stopping.is_set() and not isinstance(error, Interrupted) else error
+
+
 class Pulse:
     """What the reading loop asks between batches: may this run go on?"""
 
@@ -24,16 +32,31 @@ class Pulse:
 
     def check(self) -> None:
         if self.stack.stopping.is_set():
-            raise Interrupted("The run was interrupted: its process is shutting down. Nothing was committed.")
+            raise Interrupted(STOPPING)
         if self.lost.is_set():
             raise Interrupted(f"Run {self.run_id} lost its job's lease to another run. Nothing was committed.")
 
 
 @contextmanager
-def heartbeat(stack: Stack, job_id: str, run_id: str, beat: Callable[[], None] | None = None) -> Iterator[Pulse]:
-    """Renew the lease (and call `beat`, e.g. to stamp a chunk) until the block ends."""
+def heartbeat(
+    stack: Stack,
+    job_id: str,
+    run_id: str,
+    beat: Callable[[], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> Iterator[Pulse]:
+    """Renew the lease (and call `beat`, e.g. to stamp a chunk) until the block ends; call
+    `on_stop` (e.g. to cancel a source query that may not return a batch for minutes) once the
+    process starts stopping."""
     pulse, done = Pulse(stack, run_id), threading.Event()
     interval = stack.settings.lease_seconds / 4
+    stop_watch = (
+        None
+        if on_stop is None
+        else threading.Thread(
+            target=lambda: _when_stopping(stack, done, on_stop), name=f"etl-stop-{run_id}", daemon=True
+        )
+    )
 
     def loop() -> None:
         while not done.wait(interval):
@@ -46,10 +69,23 @@ def heartbeat(stack: Stack, job_id: str, run_id: str, beat: Callable[[], None] |
             except Exception:  # a store hiccup: the next beat tries again, the lease has slack
                 log.warning("job %s run %s: heartbeat failed", job_id, run_id, exc_info=True)
 
-    thread = threading.Thread(target=loop, name=f"etl-heartbeat-{run_id}", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=loop, name=f"etl-heartbeat-{run_id}", daemon=True)]
+    threads += [stop_watch] if stop_watch is not None else []
+    for thread in threads:
+        thread.start()
     try:
         yield pulse
     finally:
         done.set()
-        thread.join()
+        for thread in threads:
+            thread.join()
+
+
+def _when_stopping(stack: Stack, done: threading.Event, on_stop: Callable[[], None]) -> None:
+    while not done.is_set():
+        if stack.stopping.wait(0.5):
+            try:
+                on_stop()
+            except Exception:
+                log.warning("could not cancel the source's read", exc_info=True)
+            return

@@ -43,6 +43,10 @@ class Source(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def cancel(self) -> None:
+        """Stop a read in progress, from another thread (the process is shutting down). Where the
+        driver cannot, nothing: the run stops at the reader's next batch."""
+
     def close(self) -> None:
         pass
 

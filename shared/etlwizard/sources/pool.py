@@ -20,19 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings
-from ..errors import SourceConnectionError
+from ..errors import PoolExhausted
 from ..model import Connection
 
 # An idle connection older than this is closed, not lent, when the pool is next used: a firewall or
 # proxy may drop a quiet connection without telling either end, and a reconnect after a minute's
 # quiet is cheap.
 IDLE_SECONDS = 60.0
-
-
-class PoolExhausted(SourceConnectionError):
-    """Every pooled connection stayed busy for the whole wait: the source is overloaded, not down."""
-
-    status = 503
 
 
 @dataclass
@@ -140,6 +134,13 @@ class SourcePools:
             found = self._pools.pop(connection_id, None)
         if found is not None:
             found[2].close()
+
+    def close(self) -> None:
+        """Close every pool (the process, or a test's stack, is done with them)."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for _, _, pool in pools:
+            pool.close()
 
 
 def _closed_by_server(fileno: int) -> bool:

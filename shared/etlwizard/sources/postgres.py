@@ -69,6 +69,7 @@ ORDER BY i.indisprimary DESC, i.indexrelid
 
 class PostgresSource(SqlSource):
     type = "postgresql"
+    _reading: Any = None  # the ADBC cursor of a bulk read in progress, for cancel()
 
     def _connect(self) -> Any:
         c = self.connection
@@ -207,6 +208,7 @@ class PostgresSource(SqlSource):
         )
         try:
             with adbc_postgresql.connect(url, autocommit=True) as db, db.cursor() as cursor:
+                self._reading = cursor
                 cursor.execute(sql)
                 # ADBC's own reader class: the plain pyarrow reader fetch_record_batch() returns
                 # drops a failure's SQLSTATE (apache/arrow-adbc#1523)
@@ -214,6 +216,14 @@ class PostgresSource(SqlSource):
                 yield from AdbcRecordBatchReader._import_from_c(stream.address)
         except adbc_driver_manager.Error as e:
             raise self._convert_error(e) from None
+        finally:
+            self._reading = None
+
+    def cancel(self) -> None:
+        """Cancel the bulk read in progress (libpq's cancel request), from another thread."""
+        reading = self._reading
+        if reading is not None:
+            reading.adbc_cancel()
 
     def bulk_readable(self, columns: list[Column]) -> bool:
         return not any(c.mode == "REPEATED" for c in columns)  # arrays take the row path
