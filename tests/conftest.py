@@ -2,6 +2,7 @@
 and an embedded stack in a temporary folder. bin/test starts the database servers if they are down."""
 
 import uuid
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,20 +26,35 @@ def statements(path: Path):
     return [s.strip() for s in path.read_text().split(";\n") if s.strip()]
 
 
-@pytest.fixture(scope="session")
-def postgres_db():
-    name = f"etl_test_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def _postgres_database(prefix: str, *setup: str):
+    """A throwaway PostgreSQL database made with the `setup` statements; yields how to connect."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = pg8000.native.Connection(database="postgres", **POSTGRES)
     admin.run(f'CREATE DATABASE "{name}"')
     try:
         db = pg8000.native.Connection(database=name, **POSTGRES)
-        for sql in statements(SQL / "postgres.sql"):
+        for sql in setup:
             db.run(sql)
         db.close()
         yield {**POSTGRES, "database": name}
     finally:
         admin.run(f'DROP DATABASE "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_db():
+    with _postgres_database("etl_test", *statements(SQL / "postgres.sql")) as fields:
+        yield fields
+
+
+@pytest.fixture
+def throwaway_postgres():
+    """throwaway_postgres(prefix, *statements): a PostgreSQL database of the test's own, made with
+    the statements and dropped after the test; returns how to connect."""
+    with ExitStack() as made:
+        yield lambda prefix, *setup: made.enter_context(_postgres_database(prefix, *setup))
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,9 @@ one the examples name (public.orders). The examples' placeholder ids become the 
 
 import base64
 import json
-import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import functions_framework
-import pg8000.native
 import pytest
 from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent
@@ -21,27 +18,16 @@ POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 
 @pytest.fixture
-def shop_db():
-    """A throwaway database holding public.orders, the table the examples load."""
-    name = f"etl_shop_{uuid.uuid4().hex[:8]}"
-    admin = pg8000.native.Connection(database="postgres", **POSTGRES)
-    admin.run(f'CREATE DATABASE "{name}"')
-    try:
-        db = pg8000.native.Connection(database=name, **POSTGRES)
-        db.run(
-            "CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2), "
-            "status text, updated_at timestamptz NOT NULL)"
-        )
-        now = datetime.now(timezone.utc)
-        for order_id, days_ago in ((1, 40), (2, 3), (3, 1)):  # the example backfills the last 30 days
-            db.run(
-                "INSERT INTO orders VALUES (:id, 7, 19.99, 'paid', :at)", id=order_id, at=now - timedelta(days=days_ago)
-            )
-        db.close()
-        yield {**POSTGRES, "database": name}
-    finally:
-        admin.run(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
+def shop_db(throwaway_postgres):
+    """A throwaway database holding public.orders, the table the examples load; the example
+    backfills the last 30 days, so one of its three orders is older than that."""
+    return throwaway_postgres(
+        "etl_shop",
+        "CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2), "
+        "status text, updated_at timestamptz NOT NULL)",
+        "INSERT INTO orders SELECT id, 7, 19.99, 'paid', now() - days * interval '1 day' "
+        "FROM (VALUES (1, 40), (2, 3), (3, 1)) AS o(id, days)",
+    )
 
 
 def example(name: str, **ids: str) -> bytes:

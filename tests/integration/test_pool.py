@@ -7,7 +7,6 @@ so no other test's connections are counted."""
 
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pg8000.native
@@ -22,22 +21,15 @@ COLUMNS = 30
 
 
 @pytest.fixture
-def wide_db():
+def wide_db(throwaway_postgres):
     """A throwaway database holding `wide`, a 30-column table of 1,000 rows."""
-    name = f"etl_pool_{uuid.uuid4().hex[:8]}"
-    admin = pg8000.native.Connection(database="postgres", **POSTGRES)
-    admin.run(f'CREATE DATABASE "{name}"')
-    try:
-        db = pg8000.native.Connection(database=name, **POSTGRES)
-        columns = ", ".join(f"c{i:02d} text" for i in range(1, COLUMNS))
-        db.run(f"CREATE TABLE wide (id bigint PRIMARY KEY, {columns})")
-        values = ", ".join(f"'v{i}-' || g" for i in range(1, COLUMNS))
-        db.run(f"INSERT INTO wide SELECT g, {values} FROM generate_series(1, 1000) g")
-        db.close()
-        yield {**POSTGRES, "database": name}
-    finally:
-        admin.run(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
+    columns = ", ".join(f"c{i:02d} text" for i in range(1, COLUMNS))
+    values = ", ".join(f"'v{i}-' || g" for i in range(1, COLUMNS))
+    return throwaway_postgres(
+        "etl_pool",
+        f"CREATE TABLE wide (id bigint PRIMARY KEY, {columns})",
+        f"INSERT INTO wide SELECT g, {values} FROM generate_series(1, 1000) g",
+    )
 
 
 @pytest.fixture
