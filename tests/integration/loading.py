@@ -44,3 +44,20 @@ def run(stack, job_id, trigger="manual"):
     """Run the job here; the run as its history shows it."""
     done = run_job(stack, job_id, trigger)
     return done and done.to_doc()
+
+
+def orders_job(connection_id, dataset, /, **overrides):
+    """The body of a job over the test database's public.composite_pk (tests/integration/sql)."""
+    return {
+        "name": "Orders",
+        "connection_id": connection_id,
+        "schema_name": "public",
+        "table_name": "composite_pk",
+        "selected_columns": ["region", "order_no", "amount", "modified_at"],
+        "load_type": "transactional",
+        "timestamp_column": "modified_at",
+        "historical_backfill": "all",
+        "destination": {"mode": "new", "dataset": dataset, "table": "orders"},
+        "schedule": {"type": "daily", "time": "02:30", "timezone": "Europe/Berlin"},
+        **overrides,
+    }

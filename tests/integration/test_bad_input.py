@@ -13,6 +13,7 @@ import pg8000.native
 import pytest
 
 from etlwizard.api import MAX_BODY_BYTES, create_api_app
+from tests.integration.loading import orders_job
 
 MEGABYTE_TEXT = "x" * 1_000_000  # under the body limit: the field's own limit must refuse it
 
@@ -77,20 +78,15 @@ def canary(postgres_db):
 def world(client, stack, pg, postgres_db, dataset):
     """A real connection and job, and a valid body for each route that takes one."""
     schedule = {"type": "daily", "time": "02:30", "timezone": "Europe/Berlin"}
-    job_body = {
-        "name": "Orders",
-        "connection_id": pg,
-        "schema_name": "public",
-        "table_name": "composite_pk",
-        "selected_columns": ["region", "order_no", "amount", "modified_at"],
-        "load_type": "transactional",
-        "timestamp_column": "modified_at",
-        "primary_key": ["region", "order_no"],
-        "historical_backfill": "custom",
-        "historical_start_date": "2024-01-01",
-        "destination": {"mode": "new", "dataset": dataset, "table": "orders", "add_missing_columns": False},
-        "schedule": schedule,
-    }
+    job_body = orders_job(
+        pg,
+        dataset,
+        primary_key=["region", "order_no"],
+        historical_backfill="custom",
+        historical_start_date="2024-01-01",
+        destination={"mode": "new", "dataset": dataset, "table": "orders", "add_missing_columns": False},
+        schedule=schedule,
+    )
     created = client.post("/api/etl/jobs/", json=job_body)
     assert created.status_code == 201, created.get_json()
     job = created.get_json()["job"]["id"]

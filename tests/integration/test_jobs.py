@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from tests.integration.loading import orders_job
+
 
 @pytest.fixture(params=["embedded", "firestore"])
 def stack(request, make_stack):
@@ -25,23 +27,7 @@ def stack(request, make_stack):
 
 @pytest.fixture
 def job_body(pg, dataset):
-    def make(**overrides):
-        body = {
-            "name": "Orders",
-            "connection_id": pg,
-            "schema_name": "public",
-            "table_name": "composite_pk",
-            "selected_columns": ["region", "order_no", "amount", "modified_at"],
-            "load_type": "transactional",
-            "timestamp_column": "modified_at",
-            "historical_backfill": "all",
-            "destination": {"mode": "new", "dataset": dataset, "table": "orders"},
-            "schedule": {"type": "daily", "time": "02:30", "timezone": "Europe/Berlin"},
-        }
-        body.update(overrides)
-        return body
-
-    return make
+    return lambda **overrides: orders_job(pg, dataset, **overrides)
 
 
 def create(client, body, status=201):

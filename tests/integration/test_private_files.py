@@ -14,6 +14,7 @@ import pytest
 from etlwizard.emulator import BigQueryEmulator
 from etlwizard.run.engine import handle_message
 from etlwizard.stack import Stack
+from tests.integration.loading import orders_job
 from web.app import create_app
 
 
@@ -48,20 +49,7 @@ def test_a_demo_like_stack_keeps_every_file_private(umask_022, settings, postgre
             "/api/connections/", json={"name": "pg", "type": "postgresql", "password": "secret", **postgres_db}
         )
         assert connection.status_code == 201, connection.get_json()
-        job = client.post(
-            "/api/etl/jobs/",
-            json={
-                "name": "Orders",
-                "connection_id": connection.get_json()["connection"]["id"],
-                "schema_name": "public",
-                "table_name": "composite_pk",
-                "selected_columns": ["region", "order_no", "amount", "modified_at"],
-                "load_type": "transactional",
-                "timestamp_column": "modified_at",
-                "historical_backfill": "all",
-                "destination": {"mode": "new", "dataset": dataset, "table": "orders"},
-            },
-        )
+        job = client.post("/api/etl/jobs/", json=orders_job(connection.get_json()["connection"]["id"], dataset))
         assert job.status_code == 201, job.get_json()
         job_id = job.get_json()["job"]["id"]
         assert client.post(f"/api/etl/jobs/{job_id}/run/", json={}).status_code == 202
