@@ -83,7 +83,7 @@ def run_chunk(stack: Stack, job_id: str, run_id: str, index: int) -> Run | None:
                 )
             staging = staging_name(job, run_id, index)
             stack.warehouse.create_staging(dataset, staging, columns)
-            with heartbeat(stack, job_id, run_id, beat, on_stop=source.cancel) as pulse:
+            with heartbeat(stack, job_id, run_id, source.cancel, beat) as pulse:
                 progress = stage(stack, source, Reads(meta, columns, split, slices), dataset, staging, pulse)
     except Exception as raised:
         e = stopped(stack, raised)

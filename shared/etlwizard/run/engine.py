@@ -101,7 +101,7 @@ def _load(stack: Stack, job: Job, run: Run) -> Run:
         staging = staging_name(job, run.id)
         warehouse.create_staging(dataset, staging, columns)
         try:
-            with heartbeat(stack, job.id, run.id, on_stop=source.cancel) as pulse:
+            with heartbeat(stack, job.id, run.id, source.cancel) as pulse:
                 progress = stage(
                     stack, source, reads, dataset, staging, pulse, report=lambda p: save_run(stack, _counted(run, p))
                 )

@@ -39,26 +39,15 @@ class Pulse:
 
 @contextmanager
 def heartbeat(
-    stack: Stack,
-    job_id: str,
-    run_id: str,
-    beat: Callable[[], None] | None = None,
-    on_stop: Callable[[], None] | None = None,
+    stack: Stack, job_id: str, run_id: str, on_stop: Callable[[], None], beat: Callable[[], None] | None = None
 ) -> Iterator[Pulse]:
-    """Renew the lease (and call `beat`, e.g. to stamp a chunk) until the block ends; call
-    `on_stop` (e.g. to cancel a source query that may not return a batch for minutes) once the
-    process starts stopping."""
+    """Until the block ends, renew the lease (and call `beat`, e.g. to stamp a chunk); once the
+    process starts stopping, call `on_stop` (to cancel a source query that may not return a batch
+    for minutes)."""
     pulse, done = Pulse(stack, run_id), threading.Event()
     interval = stack.settings.lease_seconds / 4
-    stop_watch = (
-        None
-        if on_stop is None
-        else threading.Thread(
-            target=lambda: _when_stopping(stack, done, on_stop), name=f"etl-stop-{run_id}", daemon=True
-        )
-    )
 
-    def loop() -> None:
+    def beating() -> None:
         while not done.wait(interval):
             try:
                 if not lease.renew(stack, job_id, run_id):
@@ -69,8 +58,10 @@ def heartbeat(
             except Exception:  # a store hiccup: the next beat tries again, the lease has slack
                 log.warning("job %s run %s: heartbeat failed", job_id, run_id, exc_info=True)
 
-    threads = [threading.Thread(target=loop, name=f"etl-heartbeat-{run_id}", daemon=True)]
-    threads += [stop_watch] if stop_watch is not None else []
+    threads = [
+        threading.Thread(target=beating, name=f"etl-heartbeat-{run_id}", daemon=True),
+        threading.Thread(target=_when_stopping, args=(stack, done, on_stop), name=f"etl-stop-{run_id}", daemon=True),
+    ]
     for thread in threads:
         thread.start()
     try:
