@@ -80,3 +80,20 @@ def tls_mariadb(tls_certificates):
 
     with start_mariadb(tls_certificates) as server:
         yield server
+
+
+# --- SSH: a bastion of the tests' own (tests/integration/ssh_bastion.py) -------------------------
+
+
+@pytest.fixture(scope="session")
+def ssh_bastion(tmp_path_factory):
+    """Debian's sshd on 127.0.0.1 and a free port, keys only, forwarding allowed, logging in as the
+    user the tests run as (root: PermitRootLogin prohibit-password); an SshBastion with its host key
+    and client keys (ed25519, RSA and a wrong one). Stopped after the session."""
+    from tests.integration.ssh_bastion import missing, running_bastion
+
+    problem = missing()
+    if problem:
+        pytest.fail(problem)  # not a skip: the bastion is part of every run
+    with running_bastion(tmp_path_factory.mktemp("ssh_bastion") / "bastion") as bastion:
+        yield bastion
