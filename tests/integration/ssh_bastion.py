@@ -35,6 +35,8 @@ class SshKey:
 
 @dataclass(frozen=True)
 class SshBastion:
+    """A running bastion: where it listens, whom it lets in (and whom not), and its host key."""
+
     host: str
     port: int
     user: str
@@ -103,6 +105,7 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 UsePAM no
 AllowTcpForwarding yes
+# Any destination: the test PostgreSQL and MariaDB, and the TLS servers on ports of their own.
 PermitOpen any
 AllowAgentForwarding no
 X11Forwarding no
