@@ -28,7 +28,7 @@ class SshKey:
     """A client key pair: the private key as a user would paste it, and where it lies on disk."""
 
     path: Path
-    private_key: str  # "-----BEGIN OPENSSH PRIVATE KEY-----..." (ed25519) or "...RSA PRIVATE KEY..." (PEM)
+    private_key: str  # the key's text: OpenSSH's format (ed25519) or PEM (RSA)
     public_key: str  # one authorized_keys line: "ssh-ed25519 AAAA... comment"
     fingerprint: str  # "SHA256:...", as `ssh-keygen -lf` prints it
 

