@@ -58,6 +58,12 @@ class SshBastion:
         inode = _socket_inode(client_port, server_port)
         return inode is not None and any(_holds_socket(pid, inode) for pid in _descendants(self.pid))
 
+    def authorize(self, public_key: str) -> None:
+        """Let one more client key in (one a test made, say with a passphrase): sshd reads the
+        authorized keys file at each login, so the next login may use it."""
+        with open(self.log.parent / "authorized_keys", "a") as keys:  # the bastion's folder holds both
+            keys.write(public_key.strip() + "\n")
+
 
 def _run(*command: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True, timeout=30).stdout
