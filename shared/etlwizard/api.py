@@ -126,6 +126,11 @@ def test_connection(connection_id: str) -> Answer:
     return ok(**connections.test_connection(stack(), connection_id))
 
 
+@bp.post("/connections/<connection_id>/host-key/")
+def trust_host_key(connection_id: str) -> Answer:
+    return ok(connection=connections.trust_host_key(stack(), connection_id, body()))
+
+
 @bp.delete("/connections/<connection_id>/")
 def delete_connection(connection_id: str) -> Answer:
     connections.delete_connection(stack(), connection_id)

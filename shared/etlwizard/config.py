@@ -31,6 +31,9 @@ class Settings:
     # Where the embedded stack keeps its job store and secrets file: outside the repository.
     data_dir: Path = Path.home() / ".local" / "share" / "etl-wizard"
     connect_timeout: float = 5.0
+    # Where Cloud Run and 2nd-gen Cloud Functions mount Cloud SQL instances' Unix sockets
+    # (/cloudsql/<project:region:instance>): the bulk readers' way to a Cloud SQL database.
+    cloudsql_socket_dir: Path = Path("/cloudsql")
     query_timeout: float = 60.0
     # Catalog connections kept open per saved connection, per process: previews, tests and runs'
     # catalog queries share them; a request finding all busy waits up to connect_timeout.
@@ -75,6 +78,7 @@ class Settings:
             "bigquery_endpoint": env.get("ETL_BIGQUERY_ENDPOINT"),
             "data_dir": Path(env["ETL_DATA_DIR"]) if env.get("ETL_DATA_DIR") else None,
             "connect_timeout": _number(env, "ETL_CONNECT_TIMEOUT", float),
+            "cloudsql_socket_dir": Path(env["ETL_CLOUDSQL_SOCKET_DIR"]) if env.get("ETL_CLOUDSQL_SOCKET_DIR") else None,
             "query_timeout": _number(env, "ETL_QUERY_TIMEOUT", float),
             "pool_size": _number(env, "ETL_POOL_SIZE", int),
             "sample_size": _number(env, "ETL_SAMPLE_SIZE", int),

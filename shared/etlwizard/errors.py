@@ -59,6 +59,30 @@ class SourceConnectionError(EtlError):
     transient = True
 
 
+class TlsFailed(SourceConnectionError):
+    """The TLS handshake failed or the server would not offer the TLS the connection's mode requires."""
+
+
+class SshFailed(SourceConnectionError):
+    """The SSH bastion could not be reached, refused the login, or could not reach the database."""
+
+
+class HostKeyUnconfirmed(SshFailed):
+    """The bastion's host key has not been confirmed yet: `fingerprint` is what it presented."""
+
+    status = 409
+
+    def __init__(self, message: str, fingerprint: str):
+        super().__init__(message)
+        self.fingerprint = fingerprint
+
+
+class HostKeyChanged(SshFailed):
+    """The bastion presented a host key other than the one confirmed: perhaps a machine in between."""
+
+    transient = False
+
+
 class PoolExhausted(SourceConnectionError):
     """Every pooled connection to a source stayed busy for the whole wait: overloaded, not down."""
 

@@ -6,23 +6,37 @@ Each `from_payload` validates a request body and raises InvalidInput naming the 
 import re
 import unicodedata
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .errors import InvalidInput
-from .payload import require_object, require_text
+from .payload import require_choice, require_object, require_text
+from .reach.options import (
+    MODE_NAMES,
+    VIA,
+    CloudSql,
+    Credentials,
+    Ssh,
+    Tls,
+    TlsMode,
+    host,
+    parse_cloudsql,
+    parse_ssh,
+    parse_tls,
+    port,
+)
 
 SOURCE_TYPES = ("postgresql", "mysql", "bigquery")
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
-_HOST = re.compile(r"[A-Za-z0-9.\-:\[\]_]{1,253}")
 _PROJECT = re.compile(r"[a-z][a-z0-9\-]{4,28}[a-z0-9]")
 MAX_PASSWORD = 4096  # far above any real password; a megabyte one would only fill the secret store
 
 
 @dataclass(frozen=True)
 class Connection:
-    """A saved source database. The password is never here: it lives in the secret store."""
+    """A saved source database. Its secrets are never here: they live in the secret store
+    (Credentials). tls, via, ssh and cloudsql say how it is reached (reach/)."""
 
     id: str
     name: str
@@ -33,10 +47,14 @@ class Connection:
     user: str = ""
     project: str = ""
     created_at: str = ""
+    tls: Tls = field(default_factory=Tls)
+    via: str = "direct"  # direct | ssh | cloudsql
+    ssh: Ssh | None = None
+    cloudsql: CloudSql | None = None
 
     @classmethod
-    def from_payload(cls, body: object) -> tuple["Connection", str]:
-        """Validate a create request; returns the connection and its password ("" is valid)."""
+    def from_payload(cls, body: object) -> tuple["Connection", Credentials]:
+        """Validate a create request; returns the connection and its secrets."""
         body = require_object(body)
         name = require_text(body, "name", max_length=100)
         kind = require_text(body, "type", max_length=20)
@@ -48,47 +66,98 @@ class Connection:
             raise InvalidInput("password", "must be a string")
         if len(password) > MAX_PASSWORD or "\x00" in password:
             raise InvalidInput("password", f"must be at most {MAX_PASSWORD} characters, without NUL")
-        fields: dict[str, Any] = {"host": "", "port": None, "database": "", "user": "", "project": ""}
+        made: dict[str, Any] = {
+            "id": uuid.uuid4().hex[:12],
+            "name": name,
+            "type": kind,
+            "created_at": datetime.now(timezone.utc).isoformat(),
+        }
         if kind == "bigquery":
-            fields["project"] = require_text(body, "project", max_length=30)
-            if not _PROJECT.fullmatch(fields["project"]):
+            project = require_text(body, "project", max_length=30)
+            if not _PROJECT.fullmatch(project):
                 raise InvalidInput("project", "is not a valid Google Cloud project id")
+            return cls(project=project, **made), Credentials(password=password)
+        via = require_choice(body, "via", VIA, default="direct")
+        ssh = cloudsql = None
+        ssh_key = passphrase = ""
+        if via == "cloudsql":
+            cloudsql = parse_cloudsql(body)
+            if cloudsql.iam and password:
+                raise InvalidInput("password", "is not used with IAM database login (the service account logs in)")
+            host_name, port_number = "", None
         else:
-            fields["host"] = require_text(body, "host", max_length=253)
-            if not _HOST.fullmatch(fields["host"]):
-                raise InvalidInput("host", "must be a host name or IP address")
-            fields["port"] = _port(body.get("port"), DEFAULT_PORTS[kind])
-            fields["database"] = require_text(body, "database", max_length=128)
-            fields["user"] = require_text(body, "user", max_length=128)
+            host_name = host(body, "host")
+            port_number = port(body.get("port"), DEFAULT_PORTS[kind])
+            if via == "ssh":
+                ssh, ssh_key, passphrase = parse_ssh(body)
+        tls, client_cert, client_key = parse_tls(body, kind, host_name, via)
         connection = cls(
-            id=uuid.uuid4().hex[:12],
-            name=name,
-            type=kind,
-            created_at=datetime.now(timezone.utc).isoformat(),
-            **fields,
+            host=host_name,
+            port=port_number,
+            database=require_text(body, "database", max_length=128),
+            user=require_text(body, "user", max_length=128),
+            tls=tls,
+            via=via,
+            ssh=ssh,
+            cloudsql=cloudsql,
+            **made,
         )
-        return connection, password
+        return connection, Credentials(password, client_cert, client_key, ssh_key, passphrase)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> "Connection":
-        return cls(**doc)
+        doc = dict(doc)
+        tls = doc.pop("tls", None)
+        if tls is None and doc["type"] in MODE_NAMES:  # saved before TLS modes: what the drivers did then
+            tls = {"mode": MODE_NAMES[doc["type"]][TlsMode.PREFER]}
+        ssh, cloudsql = doc.pop("ssh", None), doc.pop("cloudsql", None)
+        return cls(
+            tls=Tls(**tls) if tls else Tls(),
+            ssh=Ssh(**ssh) if ssh else None,
+            cloudsql=CloudSql(**cloudsql) if cloudsql else None,
+            **doc,
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        """As the job store keeps it (no secret is in a Connection)."""
+        return asdict(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As the API shows it."""
+        shown = {**asdict(self), "tls": self.tls.to_dict(), "security": self.security}
+        if self.type == "bigquery":
+            for name in ("host", "port", "database", "user", "tls", "via", "ssh", "cloudsql"):
+                shown.pop(name)
+        return shown
+
+    def with_host_key(self, fingerprint: str) -> "Connection":
+        assert self.ssh is not None
+        return replace(self, ssh=replace(self.ssh, host_key=fingerprint))
 
     @property
     def label(self) -> str:
         return f"connection '{self.name}'"
 
+    @property
+    def where(self) -> str:
+        """host:port, or the Cloud SQL instance: where messages say the database is."""
+        if self.cloudsql is not None:
+            return f"Cloud SQL instance {self.cloudsql.instance}"
+        return f"{self.host}:{self.port}"
 
-def _port(value: object, default: int) -> int:
-    if value in (None, ""):
-        return default
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,5}", value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise InvalidInput("port", "must be a whole number from 1 to 65535")
-    return value
+    @property
+    def security(self) -> str:
+        """How the connection is secured, at a glance: "verify-full", "require, via bastion",
+        "Cloud SQL, private IP, IAM login"."""
+        if self.type == "bigquery":
+            return "Google API (TLS)"
+        if self.cloudsql is not None:
+            parts = ["Cloud SQL", f"{self.cloudsql.ip_type} IP"] + (["IAM login"] if self.cloudsql.iam else [])
+            return ", ".join(parts)
+        parts = [self.tls.mode + (" + client certificate" if self.tls.client_certificate else "")]
+        if self.ssh is not None:
+            parts.append("via bastion" + ("" if self.ssh.host_key else " (host key not confirmed)"))
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@
 | warehouse  | BigQuery                     | BigQuery at Settings.bigquery_endpoint      |
 | publisher  | Pub/Sub (the run topic)      | a worker pool calling the run handler       |
 | scheduler  | Cloud Scheduler              | a thread firing due crons (start_scheduler) |
+| cloudsql   | Cloud SQL Python Connector   | the same (for Cloud SQL connections only)   |
 
 The stack knows no run engine: an entry point that runs jobs in this process (the embedded stack)
 hands it `run_handler`, which the worker pool calls with each run message.
@@ -20,6 +21,7 @@ from typing import Any
 from .clock import Clock, utc_now
 from .config import Settings
 from .dispatch import LocalDispatcher, Publisher, PubSubPublisher
+from .reach.cloudsql import CloudSqlConnector
 from .schedulers import CloudScheduler, LocalScheduler, Scheduler
 from .secrets import FileSecretStore, SecretManagerStore, SecretStore
 from .sources.pool import SourcePools
@@ -87,6 +89,15 @@ class Stack:
         """Close the source connections this stack keeps open (made only when first used)."""
         if "pools" in self.__dict__:
             self.pools.close()
+        if "cloudsql" in self.__dict__:
+            self.cloudsql.close()
+
+    @cached_property
+    def cloudsql(self) -> CloudSqlConnector:
+        """Google's Cloud SQL connector: the catalog driver's way to a Cloud SQL instance."""
+        from .reach.cloudsql import GoogleCloudSqlConnector  # google's connector, loaded when first used
+
+        return GoogleCloudSqlConnector()
 
     @cached_property
     def pools(self) -> SourcePools:

@@ -95,8 +95,11 @@ def world(client, stack, pg, postgres_db, dataset):
             "name": "another",
             "type": "postgresql",
             "password": "",
+            "tls_mode": "disable",
+            "via": "direct",
             **{k: v for k, v in postgres_db.items()},
         },
+        "api.trust_host_key": {"fingerprint": "SHA256:" + "A" * 43},  # pg goes through no bastion: 400
         "api.fetch_table_preview": {"schema_name": "public", "table_name": "composite_pk"},
         "api.validate_schema": {
             "source_columns": [{"name": "region", "bigquery_type": "STRING", "mode": "REQUIRED", "nullable": False}],

@@ -13,6 +13,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
+from etlwizard.reach.options import Credentials
+
 PASSWORD = "Pa55-w0rd;DROP'\"-9f3c"
 
 
@@ -89,7 +91,8 @@ def test_password_never_leaves_the_secret_store(client, stack, settings, mysql_u
     for text in bodies + [stored, caplog.text]:
         assert PASSWORD not in text and escaped not in text
     secrets_file = settings.data_dir / "secrets.json"
-    assert list(json.loads(secrets_file.read_text()).values()) == [PASSWORD]
+    (kept,) = json.loads(secrets_file.read_text()).values()
+    assert Credentials.load(kept).password == PASSWORD
     assert stat.S_IMODE(os.stat(secrets_file).st_mode) == 0o600
     assert not str(secrets_file).startswith(str(Path(__file__).parents[2]))  # outside the repository
 

@@ -1,6 +1,6 @@
-"""PostgreSQL's TLS negotiation (sources/postgres.py does it for pg8000, with one TLS context per
-process) against a fake server: TLS when the server offers it, plain when it declines, as pg8000's
-own default did; the local test server has no TLS, so this is where the offered case is tried."""
+"""PostgreSQL's TLS negotiation (sources/postgres.py does it for pg8000, as libpq's sslmode says)
+against a scripted peer: prefer takes TLS when offered and plaintext when declined, require refuses
+the decline, disable asks nothing. Real servers: test_connect_tls.py."""
 
 import socket
 import ssl
@@ -10,7 +10,10 @@ import threading
 import pg8000.exceptions
 import pytest
 
-from etlwizard.sources.postgres import _negotiate_tls
+from etlwizard.errors import TlsFailed
+from etlwizard.reach.options import TlsMode
+from etlwizard.reach.tls import client_context
+from etlwizard.sources.postgres import negotiate_tls
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +51,9 @@ def fake_server(answer: bytes, certificate=None):
     return listener.getsockname(), received
 
 
-def negotiate(address):
-    return _negotiate_tls(socket.create_connection(address, timeout=5), "127.0.0.1")
+def negotiate(address, level=TlsMode.PREFER):
+    sock = socket.create_connection(address, timeout=5)
+    return negotiate_tls(sock, "127.0.0.1", level, client_context(level, "", None))
 
 
 def test_tls_when_the_server_offers_it(certificate):
@@ -75,5 +79,20 @@ def test_any_other_answer_is_a_protocol_error():
     address, _ = fake_server(b"E")
     sock = socket.create_connection(address, timeout=5)
     with pytest.raises(pg8000.exceptions.InterfaceError, match="answered a TLS request with b'E'"):
-        _negotiate_tls(sock, "127.0.0.1")
+        negotiate_tls(sock, "127.0.0.1", TlsMode.PREFER, client_context(TlsMode.PREFER, "", None))
     sock.close()
+
+
+def test_require_refuses_a_server_that_declines():
+    address, _ = fake_server(b"N")
+    with pytest.raises(TlsFailed, match="does not offer TLS"):
+        negotiate(address, TlsMode.REQUIRE)
+
+
+def test_disable_asks_for_nothing():
+    address, received = fake_server(b"N")
+    sock = negotiate(address, TlsMode.DISABLE)
+    sock.sendall(b"12345678")  # the peer reads its 8 bytes: this, not an SSLRequest
+    assert sock.recv(1) == b"N"  # its answer: it has read them
+    sock.close()
+    assert received == [b"12345678"]

@@ -10,6 +10,7 @@ import pytest
 from etlwizard.columnar import arrow_schema
 from etlwizard.config import Settings
 from etlwizard.model import Connection
+from etlwizard.reach.options import Credentials
 from etlwizard.sources import open_source
 
 SETTINGS = Settings(connect_timeout=3, query_timeout=30)
@@ -31,7 +32,7 @@ def source(request, postgres_db, mysql_db):
         database=db["database"],
         user=db["user"],
     )
-    with open_source(connection, "", SETTINGS) as opened:
+    with open_source(connection, Credentials(), SETTINGS) as opened:
         yield opened
 
 
@@ -50,7 +51,7 @@ def test_the_row_path_reads_what_the_bulk_reader_reads(source, monkeypatch):
         return pa.Table.from_batches(batches).sort_by("id").to_pylist()
 
     bulk = read()
-    monkeypatch.setattr(source, "bulk_readable", lambda columns: False)
+    monkeypatch.setattr(source, "bulk_unavailable", lambda columns: "the test says so")
     rows = read()
     assert len(rows) == 2
     assert rows == bulk

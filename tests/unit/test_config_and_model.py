@@ -163,8 +163,8 @@ def invalid(body, field, problem):
 
 def test_postgres_connection():
     before = datetime.now(timezone.utc)
-    connection, password = Connection.from_payload(dict(PG))
-    assert password == "s3cret"
+    connection, credentials = Connection.from_payload(dict(PG))
+    assert credentials.password == "s3cret"
     assert re.fullmatch(r"[0-9a-f]{12}", connection.id)
     created = datetime.fromisoformat(connection.created_at)
     assert created.utcoffset() == timedelta(0)
@@ -179,6 +179,11 @@ def test_postgres_connection():
         "user": "etl",
         "project": "",
         "created_at": connection.created_at,
+        "tls": {"mode": "require", "ca": False, "client_certificate": False},
+        "via": "direct",
+        "ssh": None,
+        "cloudsql": None,
+        "security": "require",
     }
     assert "password" not in connection.to_dict()
     assert connection.label == "connection 'orders db'"
@@ -189,8 +194,8 @@ def test_ids_differ():
 
 
 def test_bigquery_connection_ignores_host_fields():
-    connection, password = Connection.from_payload({**BQ, "host": "not a host", "port": "x", "user": "u"})
-    assert (connection.type, connection.project, password) == ("bigquery", "my-project-123", "")
+    connection, credentials = Connection.from_payload({**BQ, "host": "not a host", "port": "x", "user": "u"})
+    assert (connection.type, connection.project, credentials.password) == ("bigquery", "my-project-123", "")
     assert (connection.host, connection.port, connection.database, connection.user) == ("", None, "", "")
 
 
@@ -231,7 +236,7 @@ def test_bad_port(port):
     ],
 )
 def test_password(body, expected):
-    assert Connection.from_payload(body)[1] == expected
+    assert Connection.from_payload(body)[1].password == expected
 
 
 @pytest.mark.parametrize("password", [123, ["x"], {"a": "b"}])

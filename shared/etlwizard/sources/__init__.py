@@ -2,6 +2,8 @@
 
 from ..config import Settings
 from ..model import Connection
+from ..reach.cloudsql import CloudSqlConnector
+from ..reach.options import Credentials
 from .base import Source
 from .bigquery import BigQuerySource
 from .mysql import MySqlSource
@@ -13,11 +15,15 @@ SOURCES: dict[str, type[Source]] = {cls.type: cls for cls in (PostgresSource, My
 
 
 def open_source(
-    connection: Connection, password: str, settings: Settings, pool: ConnectionPool | None = None
+    connection: Connection,
+    credentials: Credentials,
+    settings: Settings,
+    pool: ConnectionPool | None = None,
+    cloudsql: CloudSqlConnector | None = None,
 ) -> Source:
     """pool: the saved connection's catalog connections (SQL sources); without it, a source of
-    the SQL kind keeps its own until closed."""
+    the SQL kind keeps its own until closed. cloudsql: the process's Cloud SQL connector."""
     source = SOURCES[connection.type]
-    if pool is not None and issubclass(source, SqlSource):
-        return source(connection, password, settings, pool)
-    return source(connection, password, settings)
+    if issubclass(source, SqlSource):
+        return source(connection, credentials, settings, pool, cloudsql)
+    return source(connection, credentials, settings)

@@ -2,7 +2,7 @@
 
 A source is opened for one connection and used as a context manager:
 
-    with open_source(connection, password, settings) as source:
+    with open_source(connection, credentials, settings) as source:
         meta = source.fetch_table_metadata("public", "orders")
 
 Identifiers are never pasted into SQL from a request: fetch_table_metadata looks the table up in
@@ -20,6 +20,7 @@ import pyarrow as pa
 from ..columnar import rows_to_batch
 from ..config import Settings
 from ..model import Column, Connection, TableMetadata
+from ..reach.options import Credentials
 from ..typemap import CURSOR_TYPES, BigQueryType
 
 Row = Sequence[Any]  # one row's values, in the order of the columns read
@@ -32,9 +33,9 @@ class Source(ABC):
     type: str  # the Connection.type this class serves
     reads_ahead = False  # whether read_arrow buffers ahead of a slow consumer without limit
 
-    def __init__(self, connection: Connection, password: str, settings: Settings):
+    def __init__(self, connection: Connection, credentials: Credentials, settings: Settings):
         self.connection = connection
-        self._password = password
+        self.credentials = credentials
         self.settings = settings
 
     def __enter__(self) -> Self:
@@ -51,8 +52,14 @@ class Source(ABC):
         pass
 
     def scrub(self, text: str) -> str:
-        """A driver's message with the password blotted out, should a driver ever echo it."""
-        return text.replace(self._password, "***") if self._password else text
+        """A driver's message with every secret blotted out (a key line by line), should a driver
+        ever echo one."""
+        for secret in self.credentials.secrets():
+            text = text.replace(secret, "***")
+            for line in secret.splitlines():
+                if len(line) >= 16:
+                    text = text.replace(line, "***")
+        return text
 
     @abstractmethod
     def test(self) -> str:

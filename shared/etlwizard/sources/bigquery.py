@@ -12,6 +12,7 @@ from ..bigquery_client import make_client
 from ..config import Settings
 from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
 from ..model import Column, Connection, TableMetadata
+from ..reach.options import Credentials
 from ..typemap import bigquery_type
 from ..values import to_json
 from .base import Bound, Row, Source, make_column
@@ -25,8 +26,8 @@ class BigQuerySource(Source):
 
     type = "bigquery"
 
-    def __init__(self, connection: Connection, password: str, settings: Settings):
-        super().__init__(connection, password, settings)
+    def __init__(self, connection: Connection, credentials: Credentials, settings: Settings):
+        super().__init__(connection, credentials, settings)
         self._client: bigquery.Client | None = None
         # Every call gives up within the query timeout, not the client's default ten minutes.
         self._limits: dict[str, Any] = {
@@ -37,7 +38,7 @@ class BigQuerySource(Source):
     @property
     def client(self) -> bigquery.Client:
         if self._client is None:
-            self._client = make_client(self.settings, self.connection.project, self._password)
+            self._client = make_client(self.settings, self.connection.project, self.credentials.password)
         return self._client
 
     def close(self) -> None:

@@ -1,16 +1,20 @@
 """MySQL and MariaDB: pymysql for the catalog and previews, ConnectorX for loads."""
 
+import ssl
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import connectorx
 import pymysql
 import pymysql.cursors
 import pymysql.err
 
-from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
+from ..errors import EtlError, NotFound, SourceAuthError, SourceConnectionError, SourceQueryError, TlsFailed
 from ..model import Column, TableMetadata
+from ..reach.options import TlsMode
+from ..reach.tls import describe
 from ..typemap import mysql_type
 from .base import Bound, Row, make_column
 from .sql import SqlSource
@@ -80,33 +84,71 @@ _CONNECT_ERRORS = {2003, 2005, 2006, 2013, 1049}
 _SESSION_ENDING = {1053, 1927}
 
 
+# ConnectorX's names for the TLS modes (its URL's ssl-mode)
+_CONNECTORX_MODES = {
+    TlsMode.DISABLE: "disabled",
+    TlsMode.PREFER: "preferred",
+    TlsMode.REQUIRE: "required",
+    TlsMode.VERIFY_CA: "verify_ca",
+    TlsMode.VERIFY_FULL: "verify_identity",
+}
+
+
 class MySqlSource(SqlSource):
     type = "mysql"
+    engine = "MySQL"
     quote_char = "`"
 
     def _connect(self) -> "pymysql.connections.Connection[pymysql.cursors.Cursor]":
         c = self.connection
+        db: pymysql.connections.Connection[pymysql.cursors.Cursor]
         try:
-            db = pymysql.connect(
-                host=c.host,
-                port=c.port or 3306,
-                user=c.user,
-                password=self._password,
-                database=c.database,
-                charset="utf8mb4",
-                autocommit=True,
-                # The handshake must answer within the connect timeout too, not just the TCP connect.
-                connect_timeout=self.settings.connect_timeout,
-                read_timeout=self.settings.connect_timeout,
-                write_timeout=self.settings.query_timeout,
-                # UTC sessions: TIMESTAMP values arrive as UTC; zero dates arrive as text.
-                init_command="SET time_zone = '+00:00'",
-                program_name="etl-wizard",
-            )
+            if c.cloudsql is not None:
+                db = self.route.connect_cloudsql("pymysql")
+                db.query("SET time_zone = '+00:00'")
+            else:
+                db = self._connect_direct()
+        except EtlError:
+            raise
         except Exception as e:
             raise self._convert_error(e) from None
         # pymysql applies it to every later read (a private attribute: connect() has no such argument)
         db._read_timeout = self.settings.query_timeout  # type: ignore[attr-defined]
+        return db
+
+    def _connect_direct(self) -> "pymysql.connections.Connection[pymysql.cursors.Cursor]":
+        """pymysql to the route's endpoint with the route's TLS: through a tunnel, the socket is
+        opened here and pymysql is told the database's own host name, which TLS verifies."""
+        c, route = self.connection, self.route
+        endpoint = route.endpoint()
+        level = route.level
+        tls: dict[str, Any] = {"ssl_disabled": True} if level == TlsMode.DISABLE else {}
+        if level >= TlsMode.REQUIRE:
+            tls["ssl"] = route.ssl_context()  # pymysql refuses a server without TLS then
+        db = pymysql.connect(
+            host=endpoint.host,
+            port=endpoint.port,
+            user=c.user,
+            password=self.credentials.password,
+            database=c.database,
+            charset="utf8mb4",
+            autocommit=True,
+            # The handshake must answer within the connect timeout too, not just the TCP connect.
+            connect_timeout=self.settings.connect_timeout,
+            read_timeout=self.settings.connect_timeout,
+            write_timeout=self.settings.query_timeout,
+            # UTC sessions: TIMESTAMP values arrive as UTC; zero dates arrive as text.
+            init_command="SET time_zone = '+00:00'",
+            program_name="etl-wizard",
+            defer_connect=True,
+            **tls,
+        )
+        sock = self.open_socket(endpoint.address, endpoint.port)
+        try:
+            db.connect(sock)
+        except BaseException:
+            sock.close()
+            raise
         return db
 
     def _socket(self, db: Any) -> int:
@@ -124,8 +166,13 @@ class MySqlSource(SqlSource):
         message = self.scrub(str(error.args[1])) if len(error.args) > 1 else self.scrub(str(error))
         if code in _AUTH_ERRORS:
             return SourceAuthError(f"{c.label}: MySQL refused user '{c.user}': {message}")
+        tls_error = _tls_cause(error)
+        if tls_error is not None:
+            return TlsFailed(f"{c.label}: {describe(tls_error)}")
+        if code == 2026 or "SSL is required" in message:
+            return TlsFailed(f"{c.label}: the server does not offer TLS, which this connection's mode requires")
         if code in _CONNECT_ERRORS or isinstance(error, OSError):
-            return SourceConnectionError(f"{c.label}: cannot reach MySQL at {c.host}:{c.port} ({message})")
+            return SourceConnectionError(f"{c.label}: cannot reach MySQL at {c.where} ({message})")
         if code == 1146:
             return NotFound(f"{c.label}: {message}")
         return SourceQueryError(f"{c.label}: MySQL error {code}: {message}")
@@ -133,6 +180,11 @@ class MySqlSource(SqlSource):
     def test(self) -> str:
         version: str = self.query("SELECT VERSION()")[0][0]
         return version
+
+    def tls_in_use(self) -> str | None:
+        status = "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')"
+        found: dict[str, str] = {row[0]: row[1] for row in self.query(status)}
+        return f"{found['Ssl_version']}, {found['Ssl_cipher']}" if found.get("Ssl_cipher") else None
 
     def list_tables(self) -> list[dict[str, str]]:
         return [
@@ -218,14 +270,9 @@ class MySqlSource(SqlSource):
     def bulk_batches(self, sql: str, batch_size: int) -> Iterator[Any]:
         """ConnectorX (Rust, MySQL's binary protocol) into Arrow: about as fast as `mariadb --quick`,
         where pymysql parses every value in Python."""
-        # TCP keepalives: a server gone silent mid-read fails the run instead of holding it
-        url = (
-            f"{self.bulk_url('mysql')}?tcp_connect_timeout_ms={int(self.settings.connect_timeout * 1000)}"
-            "&tcp_keepalive_time_ms=30000"
-        )
         try:
             yield from connectorx.read_sql(
-                url,
+                self.connectorx_url(),
                 sql,
                 return_type="arrow_stream",
                 batch_size=batch_size,
@@ -239,6 +286,46 @@ class MySqlSource(SqlSource):
                     f"{self.connection.label}: cannot open a reading connection: {self.scrub(str(e))}"
                 ) from None
             raise self._convert_error(e) from None
+
+    def connectorx_url(self) -> str:
+        """The route's endpoint and TLS mode in ConnectorX's URL (it takes a CA file, not a client
+        certificate: bulk_unavailable sends those connections to the row path)."""
+        c, route = self.connection, self.route
+        endpoint = route.bulk_endpoint()
+        assert endpoint is not None
+        password = route.bulk_password()
+        credentials = quote(c.user, safe="") + (":" + quote(password, safe="") if password else "")
+        # TCP keepalives: a server gone silent mid-read fails the run instead of holding it
+        params = {
+            "tcp_connect_timeout_ms": int(self.settings.connect_timeout * 1000),
+            "tcp_keepalive_time_ms": 30000,
+        }
+        if endpoint.socket:
+            host = "localhost"
+            params["socket"] = endpoint.socket  # type: ignore[assignment]
+        else:
+            address = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address  # IPv6
+            host = f"{address}:{endpoint.port}"
+            level = route.level
+            if level == TlsMode.PREFER:  # ConnectorX's "preferred" insists: do what the catalog got
+                level = TlsMode.REQUIRE if self.tls_in_use() else TlsMode.DISABLE
+            params["ssl-mode"] = _CONNECTORX_MODES[level]  # type: ignore[assignment]
+            if route.level >= TlsMode.VERIFY_CA and c.tls.ca:
+                params["ssl-ca"] = route.files().ca  # type: ignore[assignment]
+        return f"mysql://{credentials}@{host}/{quote(c.database, safe='')}?{urlencode(params)}"
+
+    def bulk_unavailable(self, columns: list[Column]) -> str | None:
+        c, route = self.connection, self.route
+        if c.tls.client_certificate:
+            return "ConnectorX cannot present a client certificate"
+        if c.cloudsql is not None and c.cloudsql.iam:
+            return "ConnectorX cannot log in with an IAM token"
+        endpoint = route.bulk_endpoint()
+        if endpoint is None:
+            return "the Cloud SQL instance's socket is not mounted here (infra/: cloudsql_instances)"
+        if endpoint.tunnelled and route.level == TlsMode.VERIFY_FULL:
+            return "through the bastion ConnectorX would check the certificate against 127.0.0.1"
+        return None
 
     def bulk_expression(self, column: Column) -> str:
         """Integers, doubles, strings and bytes natively; BIT as a number; the rest (decimals,
@@ -273,6 +360,16 @@ class MySqlSource(SqlSource):
         if column.source_type.lower().startswith("set("):
             return f"CAST({self.quote(column.name)} AS CHAR)"
         return super().select_expression(column)
+
+
+def _tls_cause(error: BaseException) -> ssl.SSLError | None:
+    """The TLS failure behind a pymysql error (it wraps the handshake's exception)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _no_zero_date(value: Any) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import PoolExhausted
 from ..model import Connection
+from ..reach.options import Credentials
 
 # An idle connection older than this is closed, not lent, when the pool is next used: a firewall or
 # proxy may drop a quiet connection without telling either end, and a reconnect after a minute's
@@ -103,30 +104,32 @@ class ConnectionPool:
 class SourcePools:
     """One process's pools, one per saved connection, made on first use (Stack.pools).
 
-    A pool keeps the connection's password for as long as it lives, to open its next connection
+    A pool keeps the connection's credentials for as long as it lives, to open its next connection
     without reading the secret store on every request."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._pools: dict[str, tuple[Connection, str, ConnectionPool]] = {}
+        self._pools: dict[str, tuple[Connection, Credentials, ConnectionPool]] = {}
         self._lock = threading.Lock()
 
-    def get(self, connection: Connection, read_password: Callable[[], str]) -> tuple[str, ConnectionPool]:
-        """(password, pool) for a saved connection."""
+    def get(
+        self, connection: Connection, read_credentials: Callable[[], Credentials]
+    ) -> tuple[Credentials, ConnectionPool]:
+        """(credentials, pool) for a saved connection."""
         with self._lock:
             found = self._pools.get(connection.id)
             if found is not None and found[0] == connection:
                 return found[1], found[2]
-        password = read_password()  # outside the lock: Secret Manager takes a network round trip
+        credentials = read_credentials()  # outside the lock: Secret Manager takes a network round trip
         pool = ConnectionPool(connection.label, self.settings.pool_size, self.settings.connect_timeout)
         with self._lock:
             found = self._pools.get(connection.id)
             if found is not None and found[0] == connection:  # another thread made it meanwhile
                 return found[1], found[2]
-            self._pools[connection.id] = (connection, password, pool)
+            self._pools[connection.id] = (connection, credentials, pool)
         if found is not None:
             found[2].close()
-        return password, pool
+        return credentials, pool
 
     def drop(self, connection_id: str) -> None:
         """Close a deleted connection's pool."""

@@ -6,7 +6,6 @@ import ssl
 import struct
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from functools import cache
 from typing import Any
 
 import adbc_driver_manager
@@ -15,8 +14,10 @@ import pg8000.dbapi
 import pg8000.exceptions
 from adbc_driver_manager._reader import AdbcRecordBatchReader
 
-from ..errors import NotFound, SourceAuthError, SourceConnectionError, SourceQueryError
+from ..errors import EtlError, NotFound, SourceAuthError, SourceConnectionError, SourceQueryError, TlsFailed
 from ..model import Column, TableMetadata
+from ..reach.options import TlsMode
+from ..reach.tls import describe, system_ca_file
 from ..typemap import postgres_type
 from .base import Bound, Row, make_column
 from .sql import SqlSource
@@ -69,29 +70,37 @@ ORDER BY i.indisprimary DESC, i.indexrelid
 
 class PostgresSource(SqlSource):
     type = "postgresql"
+    engine = "PostgreSQL"
     _reading: Any = None  # the ADBC cursor of a bulk read in progress, for cancel()
 
     def _connect(self) -> Any:
         c = self.connection
-        where = f"{c.label}: cannot reach PostgreSQL at {c.host}:{c.port}"
         try:
-            sock = socket.create_connection((c.host, c.port), timeout=self.settings.connect_timeout)
-        except OSError as e:
-            raise SourceConnectionError(f"{where} ({e.strerror or e})") from None
-        try:
-            sock = _negotiate_tls(sock, c.host)
-            db = pg8000.dbapi.connect(
-                user=c.user,
-                password=self._password or None,
-                database=c.database,
-                sock=sock,
-                ssl_context=False,  # negotiated above
-                application_name="etl-wizard",
-            )
+            if c.cloudsql is not None:
+                db = self.route.connect_cloudsql("pg8000")
+            else:
+                endpoint = self.route.endpoint()
+                sock = self.open_socket(endpoint.address, endpoint.port)
+                try:
+                    sock = negotiate_tls(sock, endpoint.host, self.route.level, self.route.ssl_context())
+                    db = pg8000.dbapi.connect(
+                        user=c.user,
+                        password=self.credentials.password or None,
+                        database=c.database,
+                        sock=sock,
+                        ssl_context=False,  # negotiated above
+                        application_name="etl-wizard",
+                    )
+                except BaseException:
+                    sock.close()
+                    raise
+        except TlsFailed as e:
+            raise TlsFailed(f"{c.label}: {e.message}") from None
+        except EtlError:
+            raise
         except Exception as e:
-            sock.close()
             raise self._convert_error(e) from None
-        sock.settimeout(self.settings.query_timeout)
+        db._usock.settimeout(self.settings.query_timeout)
         db.autocommit = True
         return db
 
@@ -108,9 +117,7 @@ class PostgresSource(SqlSource):
         c = self.connection
 
         def lost(detail: str) -> Exception:
-            return SourceConnectionError(
-                f"{c.label}: lost the connection to PostgreSQL at {c.host}:{c.port} ({detail})"
-            )
+            return SourceConnectionError(f"{c.label}: lost the connection to PostgreSQL at {c.where} ({detail})")
 
         server = _server_error(error)
         if server is not None:
@@ -124,6 +131,10 @@ class PostgresSource(SqlSource):
             if code == "42P01":
                 return NotFound(f"{c.label}: {message}")
             return SourceQueryError(f"{c.label}: PostgreSQL error {code}: {message}")
+        if isinstance(error, ssl.SSLError):
+            return TlsFailed(f"{c.label}: {describe(error)}")
+        if isinstance(error, adbc_driver_manager.OperationalError) and "SSL" in str(error):
+            return TlsFailed(f"{c.label}: the bulk reader's TLS handshake failed ({self.scrub(str(error)).strip()})")
         if isinstance(error, (OSError, pg8000.exceptions.InterfaceError, adbc_driver_manager.OperationalError)):
             return lost(self.scrub(str(error)).strip())
         return SourceQueryError(f"{c.label}: {self.scrub(str(error))}")
@@ -131,6 +142,10 @@ class PostgresSource(SqlSource):
     def test(self) -> str:
         version: str = self.query("SELECT version()")[0][0]
         return version
+
+    def tls_in_use(self) -> str | None:
+        found = self.query("SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl")
+        return f"{found[0][0]}, {found[0][1]}" if found else None
 
     def list_tables(self) -> list[dict[str, str]]:
         return [{"schema_name": s, "table_name": t, "kind": _RELKINDS[k]} for s, t, k in self.query(_TABLES)]
@@ -200,14 +215,8 @@ class PostgresSource(SqlSource):
     def bulk_batches(self, sql: str, batch_size: int) -> Iterator[Any]:
         """Apache Arrow's ADBC driver (C, libpq): COPY ... TO STDOUT (FORMAT binary) decoded straight
         into Arrow, about 16 MB a batch, read only as fast as the run takes them."""
-        # TCP keepalives: a server gone silent mid-read fails the run within about a minute
-        url = (
-            f"{self.bulk_url('postgresql')}?connect_timeout={int(self.settings.connect_timeout)}"
-            "&application_name=etl-wizard&keepalives=1&keepalives_idle=30&keepalives_interval=10"
-            "&keepalives_count=3"
-        )
         try:
-            with adbc_postgresql.connect(url, autocommit=True) as db, db.cursor() as cursor:
+            with adbc_postgresql.connect(self.conninfo(), autocommit=True) as db, db.cursor() as cursor:
                 self._reading = cursor
                 cursor.execute(sql)
                 # ADBC's own reader class: the plain pyarrow reader fetch_record_batch() returns
@@ -225,8 +234,44 @@ class PostgresSource(SqlSource):
         if reading is not None:
             reading.adbc_cancel()
 
-    def bulk_readable(self, columns: list[Column]) -> bool:
-        return not any(c.mode == "REPEATED" for c in columns)  # arrays take the row path
+    def conninfo(self) -> str:
+        """libpq's connection string for the bulk reader, from the route: the same host, TLS mode,
+        certificates (as files) and tunnel as the catalog driver's."""
+        c, route = self.connection, self.route
+        endpoint = route.bulk_endpoint()
+        assert endpoint is not None  # bulk_unavailable says so first
+        params: dict[str, Any] = {
+            "dbname": c.database,
+            "user": c.user,
+            "password": route.bulk_password(),
+            "connect_timeout": int(self.settings.connect_timeout),
+            "application_name": "etl-wizard",
+            # TCP keepalives: a server gone silent mid-read fails the run within about a minute
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        }
+        if endpoint.socket:  # Cloud SQL's socket: the proxy behind it encrypts
+            params.update(host=endpoint.socket, sslmode="disable")
+        else:
+            params.update(host=endpoint.host, port=endpoint.port, sslmode=c.tls.mode)
+            if endpoint.tunnelled:  # TCP to the tunnel, the certificate checked against the host
+                params["hostaddr"] = endpoint.address
+            level = route.level
+            if level >= TlsMode.VERIFY_CA:
+                params["sslrootcert"] = route.files().ca or system_ca_file()
+            if c.tls.client_certificate:
+                files = route.files()
+                params.update(sslcert=files.cert, sslkey=files.key)
+        return " ".join(f"{k}={_conninfo_value(v)}" for k, v in params.items() if v != "")
+
+    def bulk_unavailable(self, columns: list[Column]) -> str | None:
+        if any(c.mode == "REPEATED" for c in columns):
+            return "the bulk reader's arrays arrive as text"
+        if self.route.bulk_endpoint() is None:
+            return "the Cloud SQL instance's socket is not mounted here (infra/: cloudsql_instances)"
+        return None
 
     def bulk_expression(self, column: Column) -> str:
         """Numerics, reals, times of day and JSON as text Arrow parses exactly (the server's text
@@ -257,25 +302,30 @@ class PostgresSource(SqlSource):
 _SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL's SSLRequest message
 
 
-def _negotiate_tls(sock: socket.socket, host: str) -> socket.socket:
-    """TLS when the server offers it, its certificate unchecked (libpq's sslmode=prefer): what
-    pg8000 does by default, but with one TLS context for the process, where pg8000 makes one per
-    connection and loads the system's CA certificates into it (45 ms of CPU holding the GIL)."""
+def negotiate_tls(sock: socket.socket, host: str, level: TlsMode, context: ssl.SSLContext | None) -> socket.socket:
+    """PostgreSQL's TLS negotiation as libpq's sslmode does it, for pg8000 (which would make a
+    context per connection and load the system's CA certificates into it, 45 ms of CPU each):
+    plaintext for disable, TLS when offered for prefer, TLS or nothing from require up."""
+    if level == TlsMode.DISABLE or context is None:
+        return sock
     sock.sendall(_SSL_REQUEST)
     answer = sock.recv(1)
     if answer == b"S":
-        return _tls_context().wrap_socket(sock, server_hostname=host)
+        try:
+            return context.wrap_socket(sock, server_hostname=host)
+        except ssl.SSLError as e:
+            raise TlsFailed(describe(e)) from None
     if answer != b"N":
         raise pg8000.exceptions.InterfaceError(f"the server answered a TLS request with {answer!r}")
-    return sock
+    if level == TlsMode.PREFER:
+        return sock
+    raise TlsFailed("the server does not offer TLS, which this connection's mode requires")
 
 
-@cache
-def _tls_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+def _conninfo_value(value: object) -> str:
+    """A value in libpq's key=value syntax: quoted, with backslashes and quotes escaped."""
+    text = str(value)
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _server_error(error: BaseException) -> tuple[str, str] | None:

@@ -4,34 +4,52 @@ and says how to quote and how its driver reads each type.
 """
 
 import json
+import logging
 import re
+import socket
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow as pa
 
 from ..columnar import conform
 from ..config import Settings
-from ..errors import SourceQueryError
+from ..errors import SourceConnectionError, SourceQueryError
 from ..model import Column, Connection, TableMetadata
+from ..reach.cloudsql import CloudSqlConnector
+from ..reach.options import Credentials
+from ..reach.route import Route
 from ..recommend import recommend_key
 from ..values import to_json
 from .base import ArrowBatch, Bound, Row, Source
 from .pool import ConnectionPool, Pooled
+
+log = logging.getLogger(__name__)
 
 
 class SqlSource(Source):
     """A DB-API source: subclasses connect, read their catalog, and say how to quote."""
 
     quote_char = '"'
+    engine: str  # the database's name in messages
 
-    def __init__(self, connection: Connection, password: str, settings: Settings, pool: ConnectionPool | None = None):
-        super().__init__(connection, password, settings)
+    def __init__(
+        self,
+        connection: Connection,
+        credentials: Credentials,
+        settings: Settings,
+        pool: ConnectionPool | None = None,
+        cloudsql: CloudSqlConnector | None = None,
+    ):
+        super().__init__(connection, credentials, settings)
+        # How every connection of this source reaches the database (reach/route.py): its tunnel
+        # and certificate files live as long as the source.
+        self.route = Route(connection, credentials, settings, cloudsql)
         # Each catalog statement borrows a connection from the saved connection's pool (pool.py);
-        # a source opened without one (tests, benchmarks) has a pool of its own, closed with it.
+        # a source opened without one (tests, benchmarks, a connection through a bastion, whose
+        # connections end with its tunnel) has a pool of its own, closed with it.
         self._own_pool = pool is None
         self._pool = pool or ConnectionPool(connection.label, settings.pool_size, settings.connect_timeout)
 
@@ -53,9 +71,23 @@ class SqlSource(Source):
         """Whether a connection may serve the next statement after this driver error: the server
         reported it and keeps the session, so no reply is left half read."""
 
+    def open_socket(self, address: str, port: int) -> socket.socket:
+        c = self.connection
+        try:
+            return socket.create_connection((address, port), timeout=self.settings.connect_timeout)
+        except OSError as e:
+            raise SourceConnectionError(
+                f"{c.label}: cannot reach {self.engine} at {c.where} ({e.strerror or e})"
+            ) from None
+
+    @abstractmethod
+    def tls_in_use(self) -> str | None:
+        """The session's TLS version and cipher as the server reports them, or None: plaintext."""
+
     def close(self) -> None:
         if self._own_pool:
             self._pool.close()
+        self.route.close()
 
     def _open_pooled(self) -> Pooled:
         db = self._connect()
@@ -193,14 +225,10 @@ class SqlSource(Source):
         """How the bulk reader selects a column: natively, or as text Arrow parses."""
         return self.select_expression(column)
 
-    def bulk_readable(self, columns: list[Column]) -> bool:
-        return True
-
-    def bulk_url(self, scheme: str) -> str:
-        c = self.connection
-        credentials = quote(c.user, safe="") + (":" + quote(self._password, safe="") if self._password else "")
-        host = f"[{c.host}]" if ":" in c.host else c.host  # an IPv6 address
-        return f"{scheme}://{credentials}@{host}:{c.port}/{quote(c.database, safe='')}"
+    def bulk_unavailable(self, columns: list[Column]) -> str | None:
+        """Why the bulk reader cannot read these columns over this connection the way its TLS mode
+        asks (the run then takes the row path, on the catalog driver), or None."""
+        return None
 
     @abstractmethod
     def bulk_batches(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -217,7 +245,15 @@ class SqlSource(Source):
         batch_size: int,
         schema: pa.Schema,
     ) -> Iterator[ArrowBatch]:
-        if not self.bulk_readable(columns):
+        reason = self.bulk_unavailable(columns)
+        if reason is not None:
+            log.info(
+                "%s: reading %s.%s on the row path: %s",
+                self.connection.label,
+                meta.schema_name,
+                meta.table_name,
+                reason,
+            )
             yield from super().read_arrow(meta, columns, cursor, lower, upper, batch_size, schema)
             return
         select = ", ".join(self.bulk_expression(c) for c in columns)
