@@ -1,10 +1,14 @@
 // How every page shows an error. An API error is {"status": "error", "message": ..., "details": [...]}
 // where a detail is either a sentence ("Column x is not in the table.") or, for a 400 about a
-// request field, an object {field, problem}.
+// request field, an object {field, problem}, or for a failed connection test, its steps.
 import { el } from "./dom.js";
 
 function detailText(detail) {
   if (typeof detail === "string") return detail;
+  if (detail && typeof detail === "object" && "step" in detail) {
+    // a Test connection step: the message already says what failed; its fix is what is new
+    return detail.status === "failed" || detail.status === "confirm" ? `${detail.title}: ${detail.fix || detail.detail}` : "";
+  }
   if (detail && typeof detail === "object" && "problem" in detail) {
     return detail.field ? `${detail.field}: ${detail.problem}` : String(detail.problem);
   }
