@@ -264,3 +264,52 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = f"skipped, and CI=true runs every test: {reason}"
     return report
+
+
+# --- TLS: servers of the tests' own (tests/integration/tls_servers.py) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def tls_certificates(tmp_path_factory):
+    """A CA, server certificates for 127.0.0.1/localhost and for another host, a client certificate
+    and an unrelated CA, in a private folder (0700, files 0600)."""
+    from tests.integration.tls_servers import make_certificates
+
+    return make_certificates(tmp_path_factory.mktemp("tls") / "certificates")
+
+
+@pytest.fixture(scope="session")
+def tls_postgres(tls_certificates):
+    """A PostgreSQL 15 cluster of the session's own: TLS-only TCP (hostssl trust for etl_tls, cert for
+    etl_cert), the `shop` table; stopped and removed after the session."""
+    from tests.integration.tls_servers import start_postgres
+
+    with start_postgres(tls_certificates) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tls_mariadb(tls_certificates):
+    """A MariaDB of the session's own: TLS-only TCP (etl_tls REQUIRE SSL, etl_cert REQUIRE X509), the
+    `shop` table; stopped and removed after the session."""
+    from tests.integration.tls_servers import start_mariadb
+
+    with start_mariadb(tls_certificates) as server:
+        yield server
+
+
+# --- SSH: a bastion of the tests' own (tests/integration/ssh_bastion.py) -------------------------
+
+
+@pytest.fixture(scope="session")
+def ssh_bastion(tmp_path_factory):
+    """Debian's sshd on 127.0.0.1 and a free port, keys only, forwarding allowed, logging in as the
+    user the tests run as (root: PermitRootLogin prohibit-password); an SshBastion with its host key
+    and client keys (ed25519, RSA and a wrong one). Stopped after the session."""
+    from tests.integration.ssh_bastion import missing, running_bastion
+
+    problem = missing()
+    if problem:
+        pytest.fail(problem)  # not a skip: the bastion is part of every run
+    with running_bastion(tmp_path_factory.mktemp("ssh_bastion") / "bastion") as bastion:
+        yield bastion
