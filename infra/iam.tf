@@ -31,6 +31,8 @@ locals {
   pubsub_agent     = "serviceAccount:service-${local.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   scheduler_agent  = "serviceAccount:service-${local.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
   data_writers     = { api = google_service_account.api.member, runner = google_service_account.runner.member }
+  # The accounts of the functions that reach source databases: etl_api's (the API functions') and run_job's
+  source_readers = { api = google_service_account.api.member, runner = google_service_account.runner.member }
 }
 
 # --- Who may call what (no allUsers, no allAuthenticatedUsers anywhere) ---------------------------
@@ -161,4 +163,24 @@ resource "google_project_iam_member" "api_schedules" {
   project = var.project
   role    = google_project_iam_custom_role.schedules.id
   member  = google_service_account.api.member
+}
+
+# --- Cloud SQL: Google's connector, the /cloudsql sockets, and IAM database login ------------------
+# In this project; for an instance in another project, grant both there too.
+
+# Connect to instances (cloudsql.instances.connect and get): the connector's and the sockets' calls
+resource "google_project_iam_member" "cloudsql_client" {
+  for_each = local.source_readers
+  project  = var.project
+  role     = "roles/cloudsql.client"
+  member   = each.value
+}
+
+# Log in to a database as the service account (cloudsql.instances.login), for connections with IAM
+# login; the database user itself is made on each instance (output cloudsql_iam_users).
+resource "google_project_iam_member" "cloudsql_instance_user" {
+  for_each = local.source_readers
+  project  = var.project
+  role     = "roles/cloudsql.instanceUser"
+  member   = each.value
 }

@@ -10,8 +10,9 @@ terraform {
   }
   required_providers {
     google = {
-      source  = "hashicorp/google"
-      version = ">= 5.30, < 7"
+      source = "hashicorp/google"
+      # 7.21: google_cloudfunctions2_function's direct_vpc_network_interface and direct_vpc_egress
+      version = ">= 7.21, < 8"
     }
   }
 }
@@ -31,13 +32,15 @@ locals {
   # HTTP functions wait on databases and BigQuery most of a request: an instance serves
   # `concurrency` requests at once on as many threads (THREADS, functions-framework's gunicorn),
   # which needs a whole vCPU; their catalog connections come from a pool of ETL_POOL_SIZE per
-  # saved connection per instance.
+  # saved connection per instance. `reach`: the function reaches production databases (run_job's
+  # runs; etl_api's connection tests, catalogs and previews), so it gets the Cloud SQL sockets and
+  # the VPC egress below.
   functions = {
-    preview_table   = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 60, sa = "api" }
-    validate_schema = { memory = "256Mi", cpu = "1", concurrency = 16, timeout = 60, sa = "api" }
-    create_job      = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api" }
-    etl_api         = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api" }
-    run_job         = { memory = "2Gi", cpu = "1", concurrency = 1, timeout = 3600, sa = "runner" }
+    preview_table   = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 60, sa = "api", reach = false }
+    validate_schema = { memory = "256Mi", cpu = "1", concurrency = 16, timeout = 60, sa = "api", reach = false }
+    create_job      = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api", reach = false }
+    etl_api         = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api", reach = true }
+    run_job         = { memory = "2Gi", cpu = "1", concurrency = 1, timeout = 3600, sa = "runner", reach = true }
   }
   function_env = {
     ETL_STACK     = "gcp"
@@ -51,6 +54,14 @@ locals {
     # glibc: two malloc arenas, so a run's memory stays flat in the table's size (README, Benchmarks)
     MALLOC_ARENA_MAX = "2"
   }
+  # What the reaching functions get besides: where the Cloud SQL sockets are (terraform_data.cloudsql_sockets)
+  reach_env = {
+    ETL_CLOUDSQL_SOCKET_DIR = "/cloudsql"
+  }
+  # Private-IP databases: Direct VPC egress (a network and/or subnetwork) or a Serverless VPC Access
+  # connector, for the reaching functions only; only private ranges go through it, so BigQuery and
+  # Google's other APIs stay on the default path (no Cloud NAT needed).
+  direct_vpc = var.vpc_network != null || var.vpc_subnetwork != null
 }
 
 resource "google_project_service" "apis" {
@@ -58,6 +69,7 @@ resource "google_project_service" "apis" {
     "bigquery.googleapis.com", "cloudbuild.googleapis.com", "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com", "firestore.googleapis.com", "iam.googleapis.com", "pubsub.googleapis.com",
     "run.googleapis.com", "secretmanager.googleapis.com", "artifactregistry.googleapis.com",
+    "sqladmin.googleapis.com", # the Cloud SQL connector asks it for an instance's address and certificate
   ])
   service            = each.value
   disable_on_destroy = false
@@ -155,10 +167,62 @@ resource "google_cloudfunctions2_function" "fn" {
     max_instance_count               = each.key == "run_job" ? 20 : 10
     max_instance_request_concurrency = each.value.concurrency
     service_account_email            = each.value.sa == "runner" ? google_service_account.runner.email : google_service_account.api.email
-    environment_variables            = merge(local.function_env, { THREADS = tostring(each.value.concurrency) })
-    ingress_settings                 = "ALLOW_ALL" # reachable, but only with an ID token IAM accepts
+    environment_variables = merge(
+      local.function_env,
+      { THREADS = tostring(each.value.concurrency) },
+      { for name, value in local.reach_env : name => value if each.value.reach },
+    )
+    ingress_settings = "ALLOW_ALL" # reachable, but only with an ID token IAM accepts
+
+    # Private-IP databases (locals.direct_vpc): unset, the functions have no VPC egress at all.
+    vpc_connector                 = each.value.reach ? var.vpc_connector : null
+    vpc_connector_egress_settings = each.value.reach && var.vpc_connector != null ? "PRIVATE_RANGES_ONLY" : null
+    direct_vpc_egress             = each.value.reach && local.direct_vpc ? "VPC_EGRESS_PRIVATE_RANGES_ONLY" : null
+    dynamic "direct_vpc_network_interface" {
+      for_each = each.value.reach && local.direct_vpc ? ["vpc"] : []
+      content {
+        network    = var.vpc_network
+        subnetwork = var.vpc_subnetwork
+      }
+    }
+  }
+  lifecycle {
+    precondition {
+      condition     = var.vpc_connector == null || !local.direct_vpc
+      error_message = "Give Direct VPC egress (vpc_network, vpc_subnetwork) or a VPC connector (vpc_connector), not both."
+    }
   }
   depends_on = [google_project_service.apis]
+}
+
+# --- Cloud SQL sockets for the bulk readers ---------------------------------------------------------
+# The bulk readers (libpq, MySQL's client) reach a Cloud SQL instance through the Unix socket Cloud Run
+# mounts at /cloudsql/<instance> for each of a service's Cloud SQL connections. A 2nd-gen function is a
+# Cloud Run service (service_config[0].service), but google_cloudfunctions2_function has no field for
+# them, unlike google_cloud_run_v2_service's cloud_sql_instance volume (hashicorp/terraform-provider-google
+# issues 12578 and 20735, open). So they are set on the function's Cloud Run service as Cloud Run
+# documents it for a service, `gcloud run services update --set-cloudsql-instances` (the workaround
+# those issues give), for run_job and etl_api when var.cloudsql_instances names any: again whenever
+# Terraform redeploys the function (update_time) or the list changes, since a redeployment makes a
+# new revision from the function's own configuration.
+# This needs gcloud, signed in, where terraform runs. (The catalog driver needs no socket: Google's
+# Python connector reaches the instance itself.) Emptying the list leaves the last sockets mounted:
+#   gcloud run services update SERVICE --region=REGION --clear-cloudsql-instances
+resource "terraform_data" "cloudsql_sockets" {
+  for_each         = toset([for name, fn in local.functions : name if fn.reach && length(var.cloudsql_instances) > 0])
+  triggers_replace = [google_cloudfunctions2_function.fn[each.key].update_time, var.cloudsql_instances]
+
+  provisioner "local-exec" {
+    command = join(" ", [
+      "command -v gcloud >/dev/null || { echo 'cloudsql_instances: gcloud is needed where terraform runs' >&2; exit 1; };",
+      "gcloud run services update",
+      reverse(split("/", google_cloudfunctions2_function.fn[each.key].service_config[0].service))[0],
+      "--project=${var.project}",
+      "--region=${var.region}",
+      "--set-cloudsql-instances=${join(",", var.cloudsql_instances)}",
+      "--quiet",
+    ])
+  }
 }
 
 # --- The wizard on Cloud Run -----------------------------------------------------------------------

@@ -10,3 +10,21 @@ output "function_urls" {
 output "run_topic" {
   value = google_pubsub_topic.run.id
 }
+
+output "cloudsql_iam_users" {
+  description = <<-EOT
+    For IAM database login: the database user names of the runner and API service accounts, to create
+    on each Cloud SQL instance (gcloud sql users create NAME --instance=INSTANCE
+    --type=cloud_iam_service_account) and grant read access to, and to give as a connection's user.
+  EOT
+  value = {
+    runner = {
+      postgresql = trimsuffix(google_service_account.runner.email, ".gserviceaccount.com")
+      mysql      = google_service_account.runner.account_id
+    }
+    api = {
+      postgresql = trimsuffix(google_service_account.api.email, ".gserviceaccount.com")
+      mysql      = google_service_account.api.account_id
+    }
+  }
+}

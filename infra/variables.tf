@@ -36,3 +36,48 @@ variable "wizard_users" {
   description = "Who may open the wizard, as IAM members (user:alice@example.com, group:data@example.com)."
   type        = list(string)
 }
+
+# --- Reaching production databases (run_job and etl_api) ----------------------------------------------
+
+variable "cloudsql_instances" {
+  description = <<-EOT
+    Cloud SQL instances, as instance connection names (project:region:instance), whose Unix sockets
+    run_job and etl_api get at /cloudsql/<instance>: the bulk readers' way to a Cloud SQL database.
+    Connections to instances not listed still work, reading through Google's connector instead (the
+    catalog driver's way, which needs no socket). Mounting them runs gcloud where terraform runs.
+  EOT
+  type        = list(string)
+  default     = []
+  validation {
+    condition = alltrue([
+      for name in var.cloudsql_instances :
+      can(regex("^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[a-z]+-[a-z]+[0-9]:[a-z][a-z0-9-]{0,97}$", name))
+    ])
+    error_message = "Each Cloud SQL instance is its instance connection name: project:region:instance."
+  }
+}
+
+variable "vpc_network" {
+  description = <<-EOT
+    Direct VPC egress for databases on private IPs (a Cloud SQL instance's private IP, a database VM):
+    the VPC network run_job and etl_api send private-range traffic into. With vpc_subnetwork, or alone
+    (then the subnetwork of the same name); null: no VPC egress. Not together with vpc_connector.
+  EOT
+  type        = string
+  default     = null
+}
+
+variable "vpc_subnetwork" {
+  description = "Direct VPC egress: the subnetwork (in var.region) run_job's and etl_api's instances take addresses from; null: the one named like vpc_network."
+  type        = string
+  default     = null
+}
+
+variable "vpc_connector" {
+  description = <<-EOT
+    Instead of Direct VPC egress: a Serverless VPC Access connector (projects/PROJECT/locations/REGION/connectors/NAME)
+    run_job and etl_api send private-range traffic through; null: none.
+  EOT
+  type        = string
+  default     = null
+}

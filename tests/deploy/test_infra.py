@@ -4,6 +4,7 @@ uses, and grant no broader permission than the code needs."""
 import ast
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import hcl2
 import pytest
@@ -11,6 +12,7 @@ import yaml
 
 from etlwizard.config import Settings
 from etlwizard.connections import SECRET_PREFIX
+from etlwizard.reach.cloudsql import ADMIN_API, CLIENT_ROLE, LOGIN_ROLE
 
 ROOT = Path(__file__).parents[2]
 INFRA = ROOT / "infra"
@@ -54,6 +56,60 @@ def locals_(tf):
     return out
 
 
+def variables(tf):
+    out = {}
+    for block in tf.get("variable", []):
+        out.update(block)
+    return out
+
+
+def evaluate(expression, **scope):
+    """One of infra's expressions, evaluated in Python: the few HCL forms the settings that depend on
+    the function and the variables use (&&, ||, !, ==, !=, null, one `c ? a : b`, `[for k, v in m :
+    x if c]`, `{for k, v in m : k => v if c}`, `{NAME = x}`, merge, length, toset, tostring). Names
+    are each, var and local, as SimpleNamespaces; anything else fails."""
+    text = expression.removeprefix("${").removesuffix("}") if expression.startswith("${") else repr(expression)
+    if " ? " in text:  # one conditional, at the top
+        condition, branches = text.split(" ? ", 1)
+        yes, no = branches.split(" : ", 1)
+        text = f"({yes}) if ({condition}) else ({no})"
+    text = re.sub(r"\[for (\w+), (\w+) in ([\w.]+) : (\w+) if ([^\]]+)\]", r"[\4 for \1, \2 in \3.items() if \5]", text)
+    text = re.sub(
+        r"\{for (\w+), (\w+) in ([\w.]+) : (\w+) => (\w+) if ([^}]+)\}",
+        r"{\4: \5 for \1, \2 in \3.items() if \6}",
+        text,
+    )
+    text = re.sub(r"\{(\w+) = ", r"{'\1': ", text)
+    text = text.replace("&&", " and ").replace("||", " or ")
+    text = re.sub(r"!(?!=)", " not ", text)
+    text = re.sub(r"\bnull\b", "None", text)
+    functions = {
+        "merge": lambda *maps: {k: v for m in maps for k, v in m.items()},
+        "length": len,
+        "toset": set,
+        "tostring": str,
+    }
+    # globals, not locals: comprehensions see only those (the repository's own expressions)
+    return eval(text, {"__builtins__": {}, **functions, **scope})
+
+
+def function_scope(tf, name, **values):
+    """each, var and local for the function `name`, with the variables at their defaults but for `values`."""
+    local = locals_(tf)
+    var = SimpleNamespace(**{**{n: v.get("default") for n, v in variables(tf).items()}, **values})
+    functions = {n: SimpleNamespace(**f) for n, f in local["functions"].items()}
+    scope = {"var": var}
+    direct_vpc = evaluate(local["direct_vpc"], **scope)
+    scope["local"] = SimpleNamespace(
+        functions=functions,
+        function_env=local["function_env"],
+        reach_env=local["reach_env"],
+        direct_vpc=direct_vpc,
+    )
+    scope["each"] = SimpleNamespace(key=name, value=functions[name])
+    return scope
+
+
 def entry_points():
     """Functions in functions/main.py decorated as HTTP or CloudEvent entry points."""
     tree = ast.parse((ROOT / "functions" / "main.py").read_text())
@@ -84,6 +140,7 @@ def test_topic_secret_prefix_and_environment_match_the_code(tf):
     assert env["ETL_STACK"] == "gcp" and env["ETL_RUN_TOPIC"] == "${local.run_topic}"
     config_source = (ROOT / "shared" / "etlwizard" / "config.py").read_text()
     ours = [name for name in env if name.startswith("ETL_")]
+    assert all(f'"{name}"' in config_source for name in local["reach_env"]), "and every one the reaching ones get"
     assert all(f'"{name}"' in config_source for name in ours), "every ETL_ variable set is one config.py reads"
     assert env["MALLOC_ARENA_MAX"] == "2"  # glibc's, for flat memory in runs
     assert set(env) == {*ours, "MALLOC_ARENA_MAX"}
@@ -101,7 +158,10 @@ def test_requests_are_served_in_parallel_and_source_pools_stay_bounded(tf):
     fn = resources(tf, "google_cloudfunctions2_function")["fn"]["service_config"][0]
     assert fn["max_instance_request_concurrency"] == "${each.value.concurrency}"
     assert fn["available_cpu"] == "${each.value.cpu}"
-    assert fn["environment_variables"] == "${merge(local.function_env, {THREADS = tostring(each.value.concurrency)})}"
+    for name, size in locals_(tf)["functions"].items():
+        env = evaluate(fn["environment_variables"], **function_scope(tf, name))
+        assert env["THREADS"] == str(size["concurrency"])
+        assert {k: env[k] for k in locals_(tf)["function_env"]} == locals_(tf)["function_env"]
     for name, size in locals_(tf)["functions"].items():
         if name == "run_job":
             assert size["concurrency"] == 1
@@ -135,6 +195,8 @@ def test_no_public_access_and_no_broad_roles():
     assert "allUsers" not in text and "allAuthenticatedUsers" not in text
     roles = set(re.findall(r'role\s*=\s*"(roles/[^"]+)"', text))
     assert roles <= {
+        "roles/cloudsql.client",
+        "roles/cloudsql.instanceUser",
         "roles/run.invoker",
         "roles/iam.serviceAccountTokenCreator",
         "roles/pubsub.publisher",
@@ -163,6 +225,157 @@ def test_the_wizard_may_only_invoke_the_etl_api_function(tf):
     assert len(wizard_grants) == 1 and "for_each" not in wizard_grants[0]
     assert wizard_grants[0]["name"] == '${google_cloudfunctions2_function.fn["etl_api"].service_config[0].service}'
     assert all("wizard" not in str(b["member"]) for b in resources(tf, "google_project_iam_member").values())
+
+
+# --- Reaching production databases: Cloud SQL and private networks -----------------------------------
+
+READERS = {"api": "${google_service_account.api.member}", "runner": "${google_service_account.runner.member}"}
+INSTANCES = ["etl-proj:europe-west1:orders", "example.com:etl-proj:us-east4:shop"]
+
+
+def test_cloud_sql_roles_go_to_the_runner_and_api_accounts_only(tf):
+    """The connector and the sockets need roles/cloudsql.client, IAM database login
+    roles/cloudsql.instanceUser: for the accounts of run_job and the API functions, no other."""
+    assert locals_(tf)["source_readers"] == READERS
+    members = resources(tf, "google_project_iam_member")
+    granted = {name: body for name, body in members.items() if str(body["role"]).startswith("roles/cloudsql.")}
+    assert {body["role"] for body in granted.values()} == {CLIENT_ROLE, LOGIN_ROLE}  # what the adapter's errors name
+    for body in granted.values():
+        assert body["for_each"] == "${local.source_readers}" and body["member"] == "${each.value}"
+        assert body["project"] == "${var.project}" and "condition" not in body
+    services = resources(tf, "google_project_service")["apis"]["for_each"]
+    assert f'"{ADMIN_API}"' in services  # the connector's API
+
+
+def test_the_cloud_sql_instances_variable_is_a_list_of_instance_connection_names(tf):
+    variable = variables(tf)["cloudsql_instances"]
+    assert variable["type"] == "${list(string)}" and variable["default"] == []
+    pattern = re.search(r'regex\("(.+?)", name\)', variable["validation"][0]["condition"])[1].replace("\\\\", "\\")
+    for name in INSTANCES:
+        assert re.fullmatch(pattern, name), name
+    for name in ("orders", "etl-proj:orders", "etl-proj/europe-west1/orders", "ETL-PROJ:europe-west1:orders"):
+        assert not re.fullmatch(pattern, name), name
+
+
+def test_cloud_sql_sockets_are_mounted_into_run_job_and_etl_api_when_instances_are_named(tf):
+    reaching = {name for name, f in locals_(tf)["functions"].items() if f["reach"]}
+    assert reaching == {"run_job", "etl_api"}
+    sockets = resources(tf, "terraform_data")["cloudsql_sockets"]
+    scope = function_scope(tf, "run_job")
+    assert evaluate(sockets["for_each"], **scope) == set()  # none named: nothing mounted, no gcloud needed
+    scope = function_scope(tf, "run_job", cloudsql_instances=INSTANCES)
+    assert evaluate(sockets["for_each"], **scope) == reaching
+    # set again when the function is redeployed or the list changes
+    assert sockets["triggers_replace"] == [
+        "${google_cloudfunctions2_function.fn[each.key].update_time}",
+        "${var.cloudsql_instances}",
+    ]
+    command = sockets["provisioner"][0]["local-exec"]["command"]
+    assert command.startswith('${join(" ", [')
+    for part in (
+        '"gcloud run services update"',
+        'reverse(split("/", google_cloudfunctions2_function.fn[each.key].service_config[0].service))[0]',
+        '"--project=${var.project}"',
+        '"--region=${var.region}"',
+        '"--set-cloudsql-instances=${join(",", var.cloudsql_instances)}"',
+        '"--quiet"',
+    ):
+        assert part in command, part
+
+    # where the code looks for them, in the reaching functions only
+    fn = resources(tf, "google_cloudfunctions2_function")["fn"]["service_config"][0]
+    for name, f in locals_(tf)["functions"].items():
+        env = evaluate(fn["environment_variables"], **function_scope(tf, name, cloudsql_instances=INSTANCES))
+        if f["reach"]:
+            assert env["ETL_CLOUDSQL_SOCKET_DIR"] == str(Settings().cloudsql_socket_dir) == "/cloudsql"
+            assert Settings.from_env(env).cloudsql_socket_dir == Path("/cloudsql")
+        else:
+            assert "ETL_CLOUDSQL_SOCKET_DIR" not in env
+
+
+VPC_FIELDS = ("vpc_connector", "vpc_connector_egress_settings", "direct_vpc_egress")
+
+
+def vpc_settings(tf, name, **values):
+    """What the function `name` gets for its VPC egress, with the variables at `values`."""
+    config = resources(tf, "google_cloudfunctions2_function")["fn"]["service_config"][0]
+    scope = function_scope(tf, name, **values)
+    [interface] = [d["direct_vpc_network_interface"] for d in config["dynamic"] if "direct_vpc_network_interface" in d]
+    return {
+        **{field: evaluate(config[field], **scope) for field in VPC_FIELDS},
+        "interfaces": [
+            {key: evaluate(interface["content"][0][key], **scope) for key in ("network", "subnetwork")}
+            for _ in evaluate(interface["for_each"], **scope)
+        ],
+    }
+
+
+NO_EGRESS = {"vpc_connector": None, "vpc_connector_egress_settings": None, "direct_vpc_egress": None, "interfaces": []}
+CONNECTOR = "projects/etl-proj/locations/europe-west1/connectors/db-connector"
+
+
+@pytest.mark.parametrize(
+    ("values", "reaching"),
+    [
+        ({}, NO_EGRESS),
+        (
+            {"vpc_network": "db-net", "vpc_subnetwork": "db-subnet"},
+            {
+                **NO_EGRESS,
+                "direct_vpc_egress": "VPC_EGRESS_PRIVATE_RANGES_ONLY",
+                "interfaces": [{"network": "db-net", "subnetwork": "db-subnet"}],
+            },
+        ),
+        (
+            {"vpc_network": "db-net"},  # the subnetwork of the same name
+            {
+                **NO_EGRESS,
+                "direct_vpc_egress": "VPC_EGRESS_PRIVATE_RANGES_ONLY",
+                "interfaces": [{"network": "db-net", "subnetwork": None}],
+            },
+        ),
+        (
+            {"vpc_connector": CONNECTOR},
+            {**NO_EGRESS, "vpc_connector": CONNECTOR, "vpc_connector_egress_settings": "PRIVATE_RANGES_ONLY"},
+        ),
+    ],
+    ids=["unset", "direct-vpc", "direct-vpc-network-only", "connector"],
+)
+def test_vpc_egress_is_wired_to_run_job_and_etl_api_only_when_set(tf, values, reaching):
+    """Private ranges only (BigQuery and Google's APIs keep the default path), and only for the
+    functions that reach databases; with nothing set, no function has any VPC egress."""
+    for name in ("network", "subnetwork", "connector"):
+        variable = variables(tf)[f"vpc_{name}"]
+        assert variable["type"] == "string" and variable["default"] is None
+    for name, f in locals_(tf)["functions"].items():
+        assert vpc_settings(tf, name, **values) == (reaching if f["reach"] else NO_EGRESS), name
+
+
+def test_direct_vpc_egress_and_a_connector_are_not_both_given(tf):
+    [check] = resources(tf, "google_cloudfunctions2_function")["fn"]["lifecycle"][0]["precondition"]
+    for values, allowed in (
+        ({}, True),
+        ({"vpc_network": "db-net"}, True),
+        ({"vpc_connector": CONNECTOR}, True),
+        ({"vpc_subnetwork": "db-subnet", "vpc_connector": CONNECTOR}, False),
+        ({"vpc_network": "db-net", "vpc_connector": CONNECTOR}, False),
+    ):
+        assert evaluate(check["condition"], **function_scope(tf, "run_job", **values)) is allowed, values
+    # the provider has the direct VPC fields of google_cloudfunctions2_function from 7.21
+    [providers] = tf["terraform"][0]["required_providers"]
+    assert providers["google"]["version"] == ">= 7.21, < 8"
+
+
+def test_the_iam_database_user_names_are_output(tf):
+    outputs = {}
+    for block in tf["output"]:
+        outputs.update(block)
+    users = outputs["cloudsql_iam_users"]["value"]
+    for account in ("runner", "api"):
+        assert users[account] == {
+            "postgresql": f'${{trimsuffix(google_service_account.{account}.email, ".gserviceaccount.com")}}',
+            "mysql": f"${{google_service_account.{account}.account_id}}",
+        }
 
 
 def test_cloudbuild_tests_then_packages_then_deploys():
