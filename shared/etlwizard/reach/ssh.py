@@ -22,6 +22,8 @@ import asyncssh
 from ..errors import EtlError, HostKeyChanged, HostKeyUnconfirmed, SourceAuthError, SshFailed
 
 log = logging.getLogger(__name__)
+# asyncssh logs every forwarded channel opening and closing at INFO: a run would log each connection
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 # OpenSSH's own order (plain keys, no certificates): the bastion presents the same key to the first
 # Test connection, to every tunnel, and to `ssh`, so the fingerprint a user compares is the one pinned.
