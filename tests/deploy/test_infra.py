@@ -3,6 +3,7 @@ uses, and grant no broader permission than the code needs."""
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -390,3 +391,36 @@ def test_cloudbuild_tests_then_packages_then_deploys():
         if "dir" in step:
             assert (ROOT / step["dir"]).is_dir()
     assert (ROOT / "Dockerfile").exists()
+
+
+def deploy_command(instances):
+    """The deploy step's script as Cloud Build would run it (its substitutions made), with terraform
+    replaced by echo: the arguments it would get."""
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    step = next(s for s in build["steps"] if s["id"] == "deploy")
+    values = {"_CLOUDSQL_INSTANCES": instances, "_REGION": "europe-west1", "_WIZARD_USERS": "user:me@example.com"}
+    script = re.sub(r"\$\{(_[A-Z_]+)\}", lambda m: values[m.group(1)], step["args"][-1])
+    script = re.sub(r"\$(PROJECT_ID|BUILD_ID)\b", lambda m: m.group(1).lower(), script).replace("$$", "$")
+    script = script.replace("/workspace/terraform", "printf '%s\\n'")
+    done = subprocess.run(["bash", "-ceu", script], capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    "instances, expected",
+    [
+        ("", "[]"),
+        ("p:europe-west1:orders", '["p:europe-west1:orders"]'),
+        ("p:europe-west1:orders q:us-central1:crm", '["p:europe-west1:orders","q:us-central1:crm"]'),
+    ],
+)
+def test_cloudbuild_passes_the_cloudsql_instances_to_terraform(instances, expected):
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    ids = [step["id"] for step in build["steps"]]
+    assert ids.index("terraform-binary") < ids.index("deploy")
+    deploy = build["steps"][ids.index("deploy")]
+    assert "cloud-cli" in deploy["name"]  # gcloud, which mounting the sockets needs, is in its image
+    assert "_CLOUDSQL_INSTANCES" in build["substitutions"]
+    arguments = deploy_command(instances)
+    assert arguments[0] == "apply" and f"-var=cloudsql_instances={expected}" in arguments
+    assert "-var=project=project_id" in arguments and '-var=wizard_users=["user:me@example.com"]' in arguments
