@@ -103,7 +103,7 @@ def check(source: Source) -> dict[str, Any]:
             steps["catalog"].detail = "no table this user may read"
             steps["catalog"].fix = _catalog_fix(c)
     except EtlError as e:
-        step = steps[_failed_step(e, current, steps)]
+        step = steps[_failed_step(e, current, steps, c)]
         if isinstance(e, HostKeyUnconfirmed):
             step.status, step.fingerprint = "confirm", e.fingerprint
         else:
@@ -141,10 +141,14 @@ def _tcp(label: str, host: str, port: int, timeout: float) -> None:
         raise SourceConnectionError(f"{label}: cannot reach {host}:{port} ({e.strerror or e})") from None
 
 
-def _failed_step(error: EtlError, current: str, steps: dict[str, Step]) -> str:
+def _failed_step(error: EtlError, current: str, steps: dict[str, Step], c: Connection) -> str:
+    """Which step a failure of connecting and logging in belongs to: a refused login means the TLS
+    handshake before it went through (if there was one)."""
     if current in ("tls", "connector") and isinstance(error, SourceAuthError):
-        if "tls" in steps:
+        if "tls" in steps and c.tls.level(c.type) > TlsMode.DISABLE:
             steps["tls"].status, steps["tls"].detail = "ok", "the server accepted the handshake"
+        elif "tls" in steps:
+            steps["tls"].detail = f"{c.tls.mode}: plaintext"
         if "connector" in steps:
             _ok(steps["connector"], "the connector reached the instance")
         return "auth"
@@ -187,6 +191,8 @@ def _fix(step: str, error: EtlError, c: Connection) -> str:
         return "Check the instance name, and that the service account has roles/cloudsql.client."
     if step == "auth":
         if isinstance(error, SourceAuthError):
+            if c.tls.level(c.type) == TlsMode.DISABLE and ("encryption" in text or "ssl" in text):
+                return f"The server wants TLS: choose {MODE_NAMES[c.type][TlsMode.REQUIRE]} or higher."
             if c.tls.client_certificate or "certificate" in text:
                 return "Check the user, password and client certificate (its CN must be the user for cert login)."
             return "Check the user and password, and that the server lets this user in from this address."

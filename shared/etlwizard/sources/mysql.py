@@ -299,6 +299,9 @@ class MySqlSource(SqlSource):
         params = {
             "tcp_connect_timeout_ms": int(self.settings.connect_timeout * 1000),
             "tcp_keepalive_time_ms": 30000,
+            # Its driver would switch from a loopback address (a tunnel's too) to the server's own
+            # Unix socket after logging in, leaving TLS behind: the connection stays as the route says.
+            "prefer_socket": "false",
         }
         if endpoint.socket:
             host = "localhost"
