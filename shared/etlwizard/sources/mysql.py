@@ -305,16 +305,16 @@ class MySqlSource(SqlSource):
         }
         if endpoint.socket:
             host = "localhost"
-            params["socket"] = endpoint.socket  # type: ignore[assignment]
+            params["socket"] = endpoint.socket
         else:
             address = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address  # IPv6
             host = f"{address}:{endpoint.port}"
             level = route.level
             if level == TlsMode.PREFER:  # ConnectorX's "preferred" insists: do what the catalog got
                 level = TlsMode.REQUIRE if self.tls_in_use() else TlsMode.DISABLE
-            params["ssl-mode"] = _CONNECTORX_MODES[level]  # type: ignore[assignment]
+            params["ssl-mode"] = _CONNECTORX_MODES[level]
             if route.level >= TlsMode.VERIFY_CA and c.tls.ca:
-                params["ssl-ca"] = route.files().ca  # type: ignore[assignment]
+                params["ssl-ca"] = route.files().ca
         return f"mysql://{credentials}@{host}/{quote(c.database, safe='')}?{urlencode(params)}"
 
     def bulk_unavailable(self, columns: list[Column]) -> str | None:
