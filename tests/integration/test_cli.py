@@ -231,15 +231,18 @@ def test_connections_with_a_prompted_password(etl, postgres_db, server):
     assert created.exit_code == 0, created.output
     assert created.stdout.startswith("Created connection prompted (id ")
     listed = etl("connections", "list").stdout.splitlines()
-    assert listed[0].split() == ["NAME", "TYPE", "WHERE", "USER", "ID"]
-    assert listed[1].split()[:4] == [
+    assert listed[0].split() == ["NAME", "TYPE", "WHERE", "USER", "SECURITY", "ID"]
+    assert listed[1].split()[:5] == [
         "prompted",
         "postgresql",
         f"{postgres_db['host']}:5432/{postgres_db['database']}",
         "postgres",
+        "disable",  # the default to a loopback address
     ]
     tested = etl("connections", "test", "prompted")
-    assert tested.exit_code == 0 and tested.stdout.startswith("Connection prompted: reached PostgreSQL")
+    assert tested.exit_code == 0 and tested.stdout.splitlines()[-1].startswith(
+        "Connection prompted: reached PostgreSQL"
+    )
     assert etl("connections", "delete", "prompted", "--yes").stdout == "Deleted connection prompted.\n"
     assert etl("connections", "list", "--json").stdout == "[]\n"
 
@@ -302,7 +305,7 @@ def test_a_bad_job_file_changes_nothing(etl, postgres_db, tmp_path, client):
     typo = etl("jobs", "apply", str(jobs_yaml))
     assert (typo.exit_code, typo.stderr.splitlines()[0]) == (
         1,
-        "Error: job 'orders': unknown field(s) schedul; "
+        "Error: job 'orders': unknown field(s) schedul (did you mean schedule?); "
         "known: "
         + ", ".join(
             [

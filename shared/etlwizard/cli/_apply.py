@@ -1,8 +1,11 @@
 """`jobs apply`: make the wizard match a job file (the format is described in _jobfile.py)."""
 
 import os
+import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
 
@@ -10,13 +13,17 @@ from ._api import JSON, ApiClient, CliError, segment
 from ._jobfile import (
     CREATION_ONLY,
     JOB_FIELDS,
+    LEFT_TO_THE_WIZARD,
     PATCHED,
     RECONNECTED,
     JobFile,
     connection_spec,
+    file_connection,
     job_spec,
     normal_schedule,
 )
+from ._reach import check_options, check_sources, file_name, needs_password, security_body
+from ._terminal import ask_passphrase
 
 
 def job_differences(wanted: JSON, spec: JSON) -> list[str]:
@@ -39,11 +46,43 @@ def job_differences(wanted: JSON, spec: JSON) -> list[str]:
     return changed
 
 
+def connection_differences(entry: JSON, wanted: JSON, connection: JSON) -> list[str]:
+    """The fields of a file's connection (`wanted`: file_connection) that differ from the wizard's;
+    what the file leaves to the wizard (tls_mode, ssh_host_key) counts only where it is stated."""
+    have = connection_spec(connection)
+    keys = [*wanted, *(k for k in have if k not in wanted and k not in LEFT_TO_THE_WIZARD)]
+    changed = [k for k in keys if wanted.get(k) != have.get(k)]
+    tls = connection.get("tls") or {}
+    if entry.get("tls_ca_file") and not tls.get("ca"):
+        changed.append("tls_ca_file")
+    if entry.get("tls_client_cert_file") and not tls.get("client_certificate"):
+        changed.append("tls_client_cert_file")
+    return changed
+
+
+_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+
+
+def _with_host_key_hint(error: CliError, connection: JSON | None) -> CliError:
+    """A job created or reconnected reads its table through the connection: through a bastion
+    whose host key is not confirmed yet, the API refuses (409) naming the key it presents."""
+    found = _FINGERPRINT.search(error.message)
+    if error.status != 409 or found is None or connection is None or connection.get("via") != "ssh":
+        return error
+    return CliError(
+        f"{error.message}. If it is the bastion's, add `ssh_host_key: {found.group()}` to connection "
+        f"{connection['name']!r} in the file and apply again (or run: etl-wizard connections trust-host-key "
+        f"{shlex.quote(connection['name'])} {found.group()}).",
+        status=error.status,
+    )
+
+
 @dataclass
 class Applier:
     client: ApiClient
     ask_password: Callable[[str], str]
     dry_run: bool = False
+    ask_passphrase: Callable[[str], str] = ask_passphrase
     counts: dict[str, int] = field(
         default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0, "not applied": 0}
     )
@@ -70,23 +109,33 @@ class Applier:
             variable = entry.get("password_env")
             if name not in connections and variable is not None and os.environ.get(str(variable)) is None:
                 raise CliError(f"connection {name!r}: password_env names {variable!r}, which is not set.")
+            if name not in connections:
+                where = f"connection {name!r}: "
+                check_sources(
+                    entry, check_options(entry["type"], entry, where, file_name), wanted.folder, where, file_name
+                )
         for name, entry in wanted.connections.items():
-            self._apply_connection(name, entry, connections)
+            self._apply_connection(name, entry, connections, wanted.folder)
         names = {c["id"]: c["name"] for c in [*found, *connections.values()]}
         jobs = self.client.jobs()
         for name, entry in wanted.jobs.items():
-            self._apply_job(name, entry, [j for j in jobs if j["name"] == name], connections, names)
+            try:
+                self._apply_job(name, entry, [j for j in jobs if j["name"] == name], connections, names)
+            except CliError as e:
+                raise _with_host_key_hint(e, connections.get(entry["connection"])) from None
 
-    def _apply_connection(self, name: str, entry: JSON, existing: dict[str, JSON]) -> None:
-        wanted = connection_spec({k: v for k, v in entry.items() if k != "password_env"})
+    def _apply_connection(self, name: str, entry: JSON, existing: dict[str, JSON], folder: Path) -> None:
+        what = f"connection {name}"
+        wanted = file_connection(name, entry)
         if name in existing:
-            have = connection_spec(existing[name])
-            changed = [k for k in wanted if wanted[k] != have.get(k)]
+            changed = connection_differences(entry, wanted, existing[name])
             if not changed:
-                self._say(f"connection {name}", "no change", "unchanged")
+                self._say(what, "no change", "unchanged")
+            elif changed == ["ssh_host_key"]:
+                self._pin_host_key(what, existing[name], wanted["ssh_host_key"])
             else:
                 self._say(
-                    f"connection {name}",
+                    what,
                     f"differs in {', '.join(changed)}, not applied: a connection "
                     "cannot be edited; create one under a new name and point the jobs at it (apply "
                     "reconnects them)",
@@ -94,13 +143,24 @@ class Applier:
                 )
             return
         if self.dry_run:
-            self._say(f"connection {name}", "would be created", "created")
+            self._say(what, "would be created", "created")
             return
-        body = {"name": name, **wanted}
-        if wanted["type"] != "bigquery":
+        kind = entry["type"]
+        base = ("type", "host", "port", "database", "user", "project")
+        body: JSON = {"name": name, **{k: v for k, v in wanted.items() if k in base}}
+        where = f"connection {name!r}: "
+        via = check_options(kind, entry, where, file_name)
+        body.update(security_body(kind, via, entry, folder, where, file_name, lambda: self.ask_passphrase(name)))
+        if needs_password(kind, entry):
             body["password"] = self._password(name, entry.get("password_env"))
         existing[name] = self.client.post("/api/connections/", body)["connection"]
-        self._say(f"connection {name}", f"created (id {existing[name]['id']})", "created")
+        self._say(what, f"created (id {existing[name]['id']}, {existing[name].get('security')})", "created")
+
+    def _pin_host_key(self, what: str, connection: JSON, fingerprint: str) -> None:
+        """The bastion's host key the file states, pinned as `connections trust-host-key` does."""
+        if not self.dry_run:
+            self.client.post(f"/api/connections/{segment(connection['id'])}/host-key/", {"fingerprint": fingerprint})
+        self._say(what, f"{'would be updated' if self.dry_run else 'updated'} (ssh_host_key)", "updated")
 
     def _password(self, name: str, variable: object) -> str:
         if variable is None:

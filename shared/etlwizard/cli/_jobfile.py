@@ -9,6 +9,20 @@ makes the wizard match it.
         database: shop
         user: etl
         password_env: SHOP_DB_PASSWORD   # never the password itself; without it apply asks
+        tls_mode: verify-full      # optional; mysql: disabled | preferred | required | verify-ca | verify-identity
+        tls_ca_file: certs/ca.pem  # certificates and keys as paths, relative to this file's folder
+        via: ssh                   # direct (default) | ssh | cloudsql; implied by ssh_... or cloudsql_... fields
+        ssh_host: bastion.example.com
+        ssh_user: etl
+        ssh_key_file: ~/.ssh/etl_bastion  # ssh_passphrase_env: VARIABLE, else asked for if encrypted
+        ssh_host_key: SHA256:...   # optional: else `connections test` shows it, `trust-host-key` pins it
+      warehouse:
+        type: postgresql
+        cloudsql_instance: my-project:europe-west1:shop   # in place of host and port
+        cloudsql_ip_type: private  # public (default) | private | psc
+        cloudsql_iam: true         # the service account logs in: no password
+        database: shop
+        user: etl-runner@my-project.iam
     jobs:
       shop orders:                 # matched by name
         connection: shop           # a connection above, or one the wizard already has
@@ -26,10 +40,16 @@ A job's fields are those of POST /api/etl/jobs/, with `connection` naming the co
 compares the fields a file states with the job: schedule and selected_columns are edited in place
 (PATCH), connection, schema_name and table_name by a reconnect (same destination, watermark kept);
 any other difference is reported and the job left alone: it must be deleted and created again.
-Passwords are never read back, compared or changed: a connection that exists is left as it is.
+Secrets (the password, certificates and keys, the SSH passphrase) are read only when apply creates
+the connection, and never read back or compared. A connection that exists is compared by its other
+fields (tls_mode and ssh_host_key only where the file states them; a CA or client certificate the
+file names must be there) and left as it is, but for ssh_host_key, which apply pins as
+`connections trust-host-key` does (if the bastion presents that key).
 """
 
+import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -37,8 +57,11 @@ import yaml
 from ..model import DEFAULT_PORTS
 from ..scheduling import DAY_NAMES, Schedule
 from ._api import JSON, ApiClient, CliError
+from ._reach import INSTEAD, SECRET_SOURCES, SETTINGS, check_options, file_name
 
-CONNECTION_FIELDS = ("type", "host", "port", "database", "user", "project")
+CONNECTION_FIELDS = ("type", "host", "port", "database", "user", "project", *SETTINGS)
+CONNECTION_SECRETS = ("password_env", *SECRET_SOURCES)  # where the secrets are: never compared or exported
+LEFT_TO_THE_WIZARD = ("tls_mode", "ssh_host_key")  # a file may leave them out: the wizard chooses, or asks
 JOB_FIELDS = (
     "connection",
     "schema_name",
@@ -60,6 +83,9 @@ SCHEDULE_DEFAULTS: JSON = Schedule().to_dict()
 HEADER = (
     "# ETL Wizard jobs: `etl-wizard jobs apply FILE` makes the wizard match this file.\n"
     "# No passwords here: add `password_env: VARIABLE` to a connection, or apply asks for it.\n"
+    "# Nor certificates or keys: where apply creates a connection, it reads them from tls_ca_file,\n"
+    "# tls_client_cert_file, tls_client_key_file and ssh_key_file (paths, relative to this file's\n"
+    "# folder), and an SSH key's passphrase from the variable ssh_passphrase_env names.\n"
 )
 
 
@@ -67,6 +93,7 @@ HEADER = (
 class JobFile:
     connections: dict[str, JSON] = field(default_factory=dict)
     jobs: dict[str, JSON] = field(default_factory=dict)
+    folder: Path = field(default_factory=Path.cwd)  # where the paths in the file start
 
 
 # --- Reading a file --------------------------------------------------------------------------
@@ -83,22 +110,35 @@ def _mapping(value: object, where: str) -> dict[str, Any]:
 def _known(entry: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
     unknown = sorted(set(entry) - set(allowed))
     if unknown:
-        raise CliError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(allowed)}.")
+        named = ", ".join(
+            name + "".join(f" (did you mean {close}?)" for close in difflib.get_close_matches(name, allowed, 1))
+            for name in unknown
+        )
+        raise CliError(f"{where}: unknown field(s) {named}; known: {', '.join(allowed)}.")
 
 
-def read_job_file(text: str, source: str) -> JobFile:
+def _connection_entry(name: str, entry: dict[str, Any]) -> None:
+    where = f"connection {name!r}"
+    for secret, instead in INSTEAD.items():
+        if secret in entry:
+            raise CliError(f"{where}: no {secret} in a job file (it lives in version control): give {instead}.")
+    _known(entry, CONNECTION_FIELDS + CONNECTION_SECRETS, where)
+    if entry.get("type") not in ("postgresql", "mysql", "bigquery"):
+        raise CliError(f"{where}: type must be postgresql, mysql or bigquery.")
+    check_options(entry["type"], entry, f"{where}: ", file_name)
+
+
+def read_job_file(text: str, source: str, folder: Path | None = None) -> JobFile:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise CliError(f"{source} is not valid YAML: {e}") from None
     document = _mapping(document, source)
     _known(document, ("connections", "jobs"), source)
-    parsed = JobFile()
+    parsed = JobFile(folder=folder or Path.cwd())
     for name, entry in _mapping(document.get("connections"), "connections").items():
         entry = _mapping(entry, f"connection {name!r}")
-        _known(entry, CONNECTION_FIELDS + ("password_env",), f"connection {name!r}")
-        if entry.get("type") not in ("postgresql", "mysql", "bigquery"):
-            raise CliError(f"connection {name!r}: type must be postgresql, mysql or bigquery.")
+        _connection_entry(name, entry)
         parsed.connections[name] = entry
     for name, entry in _mapping(document.get("jobs"), "jobs").items():
         entry = _mapping(entry, f"job {name!r}")
@@ -121,18 +161,57 @@ def read_job_file(text: str, source: str) -> JobFile:
 
 
 def connection_spec(connection: JSON) -> JSON:
-    if connection["type"] == "bigquery":
-        return {"type": "bigquery", "project": connection.get("project") or ""}
-    port = connection.get("port")
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
-    return {
-        "type": connection["type"],
-        "host": connection.get("host") or "",
-        "port": port or DEFAULT_PORTS[connection["type"]],
-        "database": connection.get("database") or "",
-        "user": connection.get("user") or "",
-    }
+    """A connection as the API shows it, in the file's terms: what export writes, apply compares."""
+    kind = connection["type"]
+    if kind == "bigquery":
+        return normal_connection(kind, "direct", connection)
+    via = connection.get("via") or "direct"
+    flat = {k: connection.get(k) for k in ("host", "port", "database", "user")}
+    flat["tls_mode"] = (connection.get("tls") or {}).get("mode")
+    ssh, cloudsql = connection.get("ssh") or {}, connection.get("cloudsql") or {}
+    flat.update({f"ssh_{k}": ssh.get(k) for k in ("host", "port", "user", "host_key")})
+    flat.update({f"cloudsql_{k}": cloudsql.get(k) for k in ("instance", "ip_type", "iam")})
+    return normal_connection(kind, via, flat)
+
+
+def file_connection(name: str, entry: JSON) -> JSON:
+    """A file's connection entry without its secrets' sources, as connection_spec has it."""
+    via = check_options(entry["type"], entry, f"connection {name!r}: ", file_name)
+    return normal_connection(entry["type"], via, entry)
+
+
+def normal_connection(kind: str, via: str, fields: JSON) -> JSON:
+    """The non-secret fields, the wizard's defaults filled in, in the file's order; a Cloud SQL
+    instance in place of host and port (and of TLS: the connector encrypts); the TLS mode and the
+    bastion's host key where known."""
+    if kind == "bigquery":
+        return {"type": "bigquery", "project": fields.get("project") or ""}
+    spec: JSON = {"type": kind}
+    if via != "cloudsql":
+        port = fields.get("port")
+        if isinstance(port, str) and port.isdigit():
+            port = int(port)
+        spec.update(host=fields.get("host") or "", port=port or DEFAULT_PORTS[kind])
+    spec.update(database=fields.get("database") or "", user=fields.get("user") or "")
+    if via != "cloudsql" and fields.get("tls_mode"):
+        spec["tls_mode"] = fields["tls_mode"]
+    if via != "direct":
+        spec["via"] = via
+    if via == "ssh":
+        spec.update(
+            ssh_host=fields.get("ssh_host") or "",
+            ssh_port=fields.get("ssh_port") or 22,
+            ssh_user=fields.get("ssh_user") or "",
+        )
+        if fields.get("ssh_host_key"):
+            spec["ssh_host_key"] = fields["ssh_host_key"]
+    if via == "cloudsql":
+        spec.update(
+            cloudsql_instance=fields.get("cloudsql_instance") or "",
+            cloudsql_ip_type=fields.get("cloudsql_ip_type") or "public",
+            cloudsql_iam=bool(fields.get("cloudsql_iam")),
+        )
+    return spec
 
 
 def normal_schedule(schedule: JSON | None) -> JSON:

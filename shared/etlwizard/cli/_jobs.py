@@ -1,6 +1,7 @@
 """`etl-wizard jobs ...`: list, show, run (and wait), pause, resume, delete; export and apply."""
 
 import time
+from pathlib import Path
 from typing import TextIO
 
 import click
@@ -187,9 +188,11 @@ def jobs_apply(client: ApiClient, file: TextIO, dry_run: bool) -> None:
     """Make the wizard match a YAML file: create what is missing, edit what can be edited in place.
 
     Connections and jobs are matched by name. A password is read from the variable a connection's
-    password_env names, or asked for, and only when the connection is created."""
+    password_env names, or asked for, and only when the connection is created; so are certificates
+    and keys, from the files a connection names (relative to FILE's folder)."""
     applier = Applier(client, ask_password, dry_run=dry_run)
-    applier.apply(read_job_file(file.read(), file.name))
+    folder = Path.cwd() if file.name in ("-", "<stdin>") else Path(file.name).resolve().parent
+    applier.apply(read_job_file(file.read(), file.name, folder))
     click.echo(f"{'Dry run' if dry_run else 'Applied'}: {applier.summary()}.")
     if applier.counts["not applied"]:
         raise CliError(f"{applier.counts['not applied']} item(s) in {file.name} could not be applied: see above.")

@@ -40,3 +40,25 @@ def ask_password(name: str) -> str:
         f"Password for connection {name} (empty for none)", hide_input=True, default="", show_default=False, err=True
     )
     return password
+
+
+def ask_passphrase(name: str) -> str:
+    passphrase: str = click.prompt(f"Passphrase of the SSH key for connection {name}", hide_input=True, err=True)
+    return passphrase
+
+
+MARKS = {"ok": "✓", "failed": "✗", "skipped": "\u2013", "confirm": "?", "warning": "!"}
+
+
+def print_steps(steps: list[dict[str, object]]) -> None:
+    """A connection test's checklist: a line a step (mark, title, detail); under a step, what to fix."""
+    if not steps:
+        return
+    width = max(len(text(step.get("title") or step.get("step"))) for step in steps)
+    under = " " * (width + 4)
+    for step in steps:
+        title = text(step.get("title") or step.get("step"))
+        mark = MARKS.get(text(step.get("status")), "·")
+        click.echo(f"{mark} {title.ljust(width)}  {text(step.get('detail'))}".rstrip())
+        if step.get("fix"):
+            click.echo(f"{under}Fix: {text(step['fix'])}")
