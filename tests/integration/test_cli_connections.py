@@ -461,10 +461,6 @@ def test_an_encrypted_key_asks_for_its_passphrase_or_reads_it(
     assert PASSPHRASE not in asked.output + read.output
 
 
-@pytest.mark.xfail(
-    reason="reach/options.check_ssh_key catches KeyImportError only: asyncssh raises KeyEncryptionError for a "
-    "wrong passphrase, which the API answers with a 500"
-)
 def test_a_wrong_passphrase_is_refused_naming_the_field(etl, ssh_bastion, postgres_db, passphrase_key):
     wrong = create(
         etl,

@@ -229,7 +229,7 @@ def check_ssh_key(key: str, passphrase: str) -> None:
 
     try:
         asyncssh.import_private_key(key, passphrase or None)
-    except asyncssh.KeyImportError as e:
+    except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as e:
         if passphrase:
             raise InvalidInput("ssh_passphrase", "does not open the key") from None
         problem = "is encrypted: give its passphrase" if "passphrase" in str(e).lower() else "is not a private key"
