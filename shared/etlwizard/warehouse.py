@@ -15,6 +15,7 @@ from google.api_core import exceptions as google_errors
 from google.api_core.retry import Retry
 from google.cloud import bigquery
 
+from . import fingerprint
 from .bigquery_client import make_client
 from .bigquery_sql import quote, table_path
 from .columnar import arrow_schema, loaded_type
@@ -143,6 +144,23 @@ class Warehouse:
             sql += f" WHERE {SOURCE_ID} = @source_id"
             params = [bigquery.ScalarQueryParameter("source_id", "STRING", source_id)]
         return int(self.query(sql, params)[0][0])
+
+    def fingerprints(
+        self, dataset: str, table: str, spec: fingerprint.Spec, source_id: str, window: fingerprint.Window | None = None
+    ) -> dict[str, fingerprint.Bucket]:
+        """One source's rows in the table (within a window of its cursor) as fingerprinted buckets,
+        computed by BigQuery: it reads the key and cursor columns only."""
+        where = f" WHERE {SOURCE_ID} = @source_id"
+        params = [bigquery.ScalarQueryParameter("source_id", "STRING", source_id)]
+        if window is not None:
+            column = quote(window.column.name)
+            where += f" AND {column} IS NOT NULL"
+            for name, op, value in (("lower", ">=", window.lower), ("upper", "<", window.upper)):
+                if value is not None:
+                    where += f" AND {column} {op} @{name}"
+                    params.append(bigquery.ScalarQueryParameter(name, window.column.bigquery_type, value))
+        sql = fingerprint.query("bigquery", spec, quote, self.quoted(dataset, table), where)
+        return fingerprint.buckets(self.query(sql, params))
 
     def list_tables(self, dataset: str) -> list[dict[str, Any]]:
         check_dataset(dataset)

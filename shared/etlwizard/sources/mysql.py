@@ -341,6 +341,12 @@ class MySqlSource(SqlSource):
             return name
         return f"CAST({name} AS CHAR)"
 
+    def present(self, column: Column) -> str:
+        """Zero dates load as NULL (there is no such day): they are no value either."""
+        if column.bigquery_type in ("DATE", "DATETIME", "TIMESTAMP"):
+            return f"{super().present(column)} AND {self.quote(column.name)} > '0000-00-00'"
+        return super().present(column)
+
     def bound_literal(self, value: Bound, kind: str) -> str:
         if isinstance(value, datetime) and value.tzinfo is not None:  # sessions run in UTC
             value = value.astimezone(timezone.utc).replace(tzinfo=None)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .. import fingerprint
 from ..columnar import conform
 from ..config import Settings
 from ..errors import SourceConnectionError, SourceQueryError
@@ -268,6 +269,22 @@ class SqlSource(Source):
                 f"{self.connection.label}: a value of {meta.schema_name}.{meta.table_name} "
                 f"has no BigQuery equivalent: {e}"
             ) from None
+
+    def fingerprints(
+        self, meta: TableMetadata, spec: fingerprint.Spec, cursor: Column | None, lower: Bound, upper: Bound
+    ) -> dict[str, fingerprint.Bucket]:
+        """The rows of a window (on `cursor`; None: all) whose key and cursor BigQuery holds as
+        values, as fingerprinted buckets computed by the server (fingerprint.py): one scan, one row
+        per bucket over the network."""
+        present = " AND ".join(self.present(c) for c in spec.columns)
+        window = self.window_sql(cursor, lower, upper)
+        where = f"{window} AND {present}" if window else f" WHERE {present}"
+        sql = fingerprint.query(self.type, spec, self.quote, self.table_sql(meta), where)  # type: ignore[arg-type]
+        return fingerprint.buckets(self.scan(sql))
+
+    def present(self, column: Column) -> str:
+        """A condition: the column holds a value that loads as one (not NULL)."""
+        return f"{self.quote(column.name)} IS NOT NULL"
 
     def count_rows(self, meta: TableMetadata) -> int:
         count: int = self.query(f"SELECT COUNT(*) FROM {self.table_sql(meta)}")[0][0]
