@@ -33,10 +33,18 @@ class Merge:
 
 
 def merge_statement(
-    job: Job, columns: list[Column], lower: Bound, upper: Bound, target: str, staged: str, run_id: str
+    job: Job,
+    columns: list[Column],
+    lower: Bound,
+    upper: Bound,
+    target: str,
+    staged: str,
+    run_id: str,
+    replace_window: bool = False,
 ) -> Merge:
     """The MERGE of `staged` (a table or a subquery, as SQL) into `target` for a window of the job's
-    cursor (lower None: open; both ignored for catalog loads)."""
+    cursor (lower None: open; both ignored for catalog loads). replace_window: a keyed window's
+    rows that staging lacks are deleted too (a repair: the window as the source has it now)."""
     names = [quote(c.name) for c in columns]
     insert = (
         f"INSERT ({', '.join(names)}, {SOURCE_ID}, {RUN_ID}, {LOADED_AT}) "
@@ -51,18 +59,17 @@ def merge_statement(
         on = " AND ".join(f"T.{k} = S.{k}" for k in key) + f" AND T.{SOURCE_ID} = @source_id"
         update = [f"{n} = S.{n}" for n in names if n not in key]
         update += [f"{RUN_ID} = @run_id", f"{LOADED_AT} = CURRENT_TIMESTAMP()"]
+        extra = ""
+        if replace_window:
+            extra = f" WHEN NOT MATCHED BY SOURCE AND {_window_scope(cursor, lower, upper, params)} THEN DELETE"
         return Merge(
             f"MERGE {target} T USING {staged} S ON {on} "
-            f"WHEN MATCHED THEN UPDATE SET {', '.join(update)} WHEN NOT MATCHED THEN {insert}",
+            f"WHEN MATCHED THEN UPDATE SET {', '.join(update)} WHEN NOT MATCHED THEN {insert}{extra}",
             params,
         )
     scope = f"T.{SOURCE_ID} = @source_id"
     if cursor is not None:  # no key: replace this source's rows inside the window
-        if lower is not None:
-            scope += f" AND T.{quote(cursor.name)} >= @lower"
-            params.append(bigquery.ScalarQueryParameter("lower", cursor.bigquery_type, lower))
-        scope += f" AND T.{quote(cursor.name)} < @upper"
-        params.append(bigquery.ScalarQueryParameter("upper", cursor.bigquery_type, upper))
+        scope = _window_scope(cursor, lower, upper, params)
     # ON FALSE, as an equality that never holds (S._etl_no_match is NULL): engines hash-join an
     # equality, where DuckDB (the emulator) compares every pair under ON FALSE, which made
     # replacing 80,000 rows take 8 s and 2M rows hours
@@ -72,6 +79,17 @@ def merge_statement(
         f"WHEN NOT MATCHED THEN {insert} WHEN NOT MATCHED BY SOURCE AND {scope} THEN DELETE",
         params,
     )
+
+
+def _window_scope(cursor: Column, lower: Bound, upper: Bound, params: list[bigquery.ScalarQueryParameter]) -> str:
+    """This source's rows with lower <= cursor < upper (lower None: open), its bounds added to params."""
+    scope = f"T.{SOURCE_ID} = @source_id"
+    if lower is not None:
+        scope += f" AND T.{quote(cursor.name)} >= @lower"
+        params.append(bigquery.ScalarQueryParameter("lower", cursor.bigquery_type, lower))
+    scope += f" AND T.{quote(cursor.name)} < @upper"
+    params.append(bigquery.ScalarQueryParameter("upper", cursor.bigquery_type, upper))
+    return scope
 
 
 def commit(
