@@ -32,10 +32,7 @@ class Endpoint:
     address: str  # where TCP goes: the host, or the tunnel's end on 127.0.0.1
     port: int
     socket: str = ""  # a Unix socket instead (Cloud SQL's /cloudsql/<instance>)
-
-    @property
-    def tunnelled(self) -> bool:
-        return self.address != self.host
+    tunnelled: bool = False  # through an SSH bastion's tunnel (even to a database at 127.0.0.1)
 
 
 class Route:
@@ -77,7 +74,7 @@ class Route:
                     timeout=self.settings.connect_timeout,
                 )
             tunnel = self._tunnel
-        return Endpoint(c.host, LOOPBACK, tunnel.open())
+        return Endpoint(c.host, LOOPBACK, tunnel.open(), tunnelled=True)
 
     def bulk_endpoint(self) -> Endpoint | None:
         """Where the bulk reader connects: a Cloud SQL instance's mounted socket (None when it is
