@@ -23,6 +23,7 @@ from etlwizard import job_checks, jobs, preview
 from etlwizard.api import Answer, create_api_app, error_response, ok, parse_body
 from etlwizard.config import Settings
 from etlwizard.errors import EtlError
+from etlwizard.logs import configure_logging
 from etlwizard.payload import require_id, require_object
 from etlwizard.run.engine import handle_message
 from etlwizard.stack import Stack
@@ -33,7 +34,9 @@ _WRONG_METHOD = {"status": "error", "message": "Use POST with a JSON body.", "de
 
 @cache
 def _stack() -> Stack:
-    stack = Stack(Settings.from_env(), run_handler=handle_message)
+    settings = Settings.from_env()
+    configure_logging(settings)  # on Google Cloud: one JSON object a line, which Cloud Logging reads
+    stack = Stack(settings, run_handler=handle_message)
     _stop_with_the_server(stack)
     return stack
 

@@ -19,6 +19,7 @@ from etlwizard import connections
 from etlwizard.bigquery_client import make_client
 from etlwizard.config import Settings
 from etlwizard.emulator import BigQueryEmulator
+from etlwizard.logs import configure_logging
 from etlwizard.run.engine import handle_message
 from etlwizard.run.recovery import recover
 from etlwizard.stack import Stack
@@ -101,7 +102,7 @@ def ensure_sample_connection(stack: Stack) -> None:
 
 def main() -> None:
     settings = Settings.from_env()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)  # readable text (ETL_LOG_FORMAT=json: Cloud Logging's JSON lines)
     emulator = BigQueryEmulator(
         settings.project, settings.data_dir / "bigquery", log_path=settings.data_dir / "bigquery.log"
     )

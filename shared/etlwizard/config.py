@@ -5,13 +5,16 @@ Tests build Settings directly; nothing else in the code base looks at os.environ
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
 STACKS = ("embedded", "gcp")
+# "auto": one JSON object a line (Cloud Logging's structured format) on the gcp stack, text elsewhere
+LOG_FORMATS = ("auto", "json", "text")
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,30 @@ class Settings:
     # message of its own: parallel run-job calls, checkpointed one by one.
     fanout_rows: int = 5_000_000
 
+    # Alerts (alerts.py) every job sends besides its own channels: a Pub/Sub topic of this project
+    # (a name, or projects/P/topics/T), and an https webhook (Slack's incoming webhooks, or any
+    # receiver of JSON). The webhook's URL holds its token: never shown (repr=False), logged or stored.
+    alert_topic: str | None = None
+    alert_webhook: str | None = field(default=None, repr=False)
+    # CA certificates (PEM) webhook servers are verified against instead of the system's store.
+    alert_ca_file: Path | None = None
+    # Each webhook attempt waits this long for an answer (three attempts, with backoff).
+    alert_timeout: float = 5.0
+    log_format: str = "auto"
+
     def __post_init__(self) -> None:
         if self.stack not in STACKS:
             raise ConfigError(f"ETL_STACK must be one of {', '.join(STACKS)}, not {self.stack!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"ETL_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {self.log_format!r}")
+        if self.alert_webhook is not None and webhook_problem(self.alert_webhook):
+            # not echoed: the URL is a secret
+            raise ConfigError(f"ETL_ALERT_WEBHOOK: {webhook_problem(self.alert_webhook)}")
+
+    @property
+    def logs_as_json(self) -> bool:
+        """Whether log lines are Cloud Logging's structured JSON (logs.py) rather than text."""
+        return self.log_format == "json" or (self.log_format == "auto" and self.stack == "gcp")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -90,8 +114,32 @@ class Settings:
             "loads_in_flight": _number(env, "ETL_LOADS_IN_FLIGHT", int),
             "fanout_rows": _number(env, "ETL_FANOUT_ROWS", int),
             "api_url": env.get("ETL_API_URL"),
+            "alert_topic": env.get("ETL_ALERT_TOPIC"),
+            "alert_webhook": env.get("ETL_ALERT_WEBHOOK"),
+            "alert_ca_file": Path(env["ETL_ALERT_CA_FILE"]) if env.get("ETL_ALERT_CA_FILE") else None,
+            "alert_timeout": _number(env, "ETL_ALERT_TIMEOUT", float),
+            "log_format": env.get("ETL_LOG_FORMAT"),
         }
         return cls(**{k: v for k, v in given.items() if v is not None})
+
+
+def webhook_problem(url: str) -> str | None:
+    """Why `url` cannot be an alert webhook (None: it can): https only, to a named host, without a
+    user name or password in it. The sentence never repeats the URL, which holds the hook's token."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:
+        return "not a URL"
+    if parts.scheme != "https":
+        return "a webhook must be an https:// URL"
+    if not parts.hostname:
+        return "a webhook URL needs a host"
+    if parts.username is not None or parts.password is not None:
+        return "a webhook URL carries no user name or password"
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "a webhook URL has no spaces or control characters"
+    return None
 
 
 N = TypeVar("N", int, float)

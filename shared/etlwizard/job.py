@@ -5,7 +5,7 @@
 service (jobs.py) and the run engine (run/) speak `Job`.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -55,6 +55,23 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class AlertChannels:
+    """Where this job's alerts go besides the deployment's defaults (alerts.py). The webhook's URL
+    holds its token, so it lives in the secret store (alerts.webhook_secret_name); the job keeps its
+    host, to show where alerts go."""
+
+    webhook_host: str | None = None
+    topic: str | None = None  # a Pub/Sub topic: a name in the project, or projects/P/topics/T
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> "AlertChannels":
+        return cls((doc or {}).get("webhook_host"), (doc or {}).get("topic"))
+
+    def to_doc(self) -> dict[str, str | None]:
+        return {"webhook_host": self.webhook_host, "topic": self.topic}
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     name: str
@@ -76,6 +93,9 @@ class Job:
     updated_at: datetime
     lease: Lease | None = None
     pending_run: str | None = None  # a fanned-out run that failed: the next trigger resumes it
+    alerts: AlertChannels = AlertChannels()
+    # kind -> what the last alert of that kind was about (a run id): an event is alerted once
+    last_alerts: dict[str, str] = field(default_factory=dict)
 
     @property
     def cursor(self) -> Column | None:
@@ -115,6 +135,8 @@ class Job:
             updated_at=datetime.fromisoformat(doc["updated_at"]),
             lease=Lease(lease["run_id"], datetime.fromisoformat(lease["expires_at"])) if lease else None,
             pending_run=doc.get("pending_run"),
+            alerts=AlertChannels.from_doc(doc.get("alerts")),
+            last_alerts=dict(doc.get("last_alerts") or {}),
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -137,7 +159,10 @@ class Job:
             "watermark": self.watermark,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "alerts": self.alerts.to_doc(),
         }
+        if self.last_alerts:
+            doc["last_alerts"] = dict(self.last_alerts)
         if self.lease is not None:
             doc["lease"] = {"run_id": self.lease.run_id, "expires_at": self.lease.expires_at.isoformat()}
         if self.pending_run is not None:

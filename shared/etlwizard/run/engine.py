@@ -8,11 +8,14 @@ that frees the lease. A window too large for one worker fans out into chunks ins
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 
+from .. import alerts
 from ..connections import open_connection
 from ..errors import EtlError, Interrupted
 from ..job import Job, JobState
 from ..jobs import get_job
+from ..logs import FAILED_RUN_EVENT, fields, run_context
 from ..stack import Stack
 from . import lease
 from .chunks import fan_out, plan_chunks, resume, run_chunk
@@ -33,7 +36,13 @@ def handle_message(stack: Stack, data: bytes) -> Run | None:
     if stack.stopping.is_set():  # transient: Pub/Sub delivers it again, to a process that runs
         raise Interrupted(f"Not started: this process is shutting down (job {message.job_id}).")
     if message.chunk is not None and message.run_id is not None:
-        return run_chunk(stack, message.job_id, message.run_id, message.chunk)
+        with run_context(job_id=message.job_id, run_id=message.run_id, trigger="chunk", chunk=message.chunk):
+            try:
+                run = run_chunk(stack, message.job_id, message.run_id, message.chunk)
+            except Exception as e:
+                _stopped(stack, message.job_id, message.run_id, e)
+                raise
+            return None if run is None else _finished(stack, message.job_id, run)
     return run_job(stack, message.job_id, message.trigger)
 
 
@@ -47,37 +56,95 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
     run = resumed or Run.new(job_id, trigger, now)
     taken = lease.acquire(stack, job_id, run.id)
     if taken is None:
-        skipped = Run.new(job_id, trigger, now).finished(
-            RunStatus.SKIPPED, now, "Another run of this job is in progress."
-        )
+        return _skipped(stack, job_id, trigger, now)
+    with run_context(job_id=job_id, run_id=run.id, trigger=trigger):
+        if taken.lapsed is not None and taken.lapsed.run_id != run.id:
+            abandon(stack, job, taken.lapsed, run.id)
+        if run.chunks:
+            try:
+                return _finished(stack, job_id, resume(stack, job, run))
+            except Exception as raised:
+                _stopped(stack, job_id, run.id, raised)
+                raise
+        save_run(stack, run)
+        try:
+            run = _load(stack, job, run)
+        except Exception as error:
+            e = stopped(stack, error)
+            lease.release(stack, job_id, run.id, committed=False)
+            latest = get_run(stack, job_id, run.id) or run  # with the progress it saved
+            status = RunStatus.INTERRUPTED if isinstance(e, Interrupted) else RunStatus.FAILED
+            save_run(stack, latest.finished(status, stack.clock(), failure_message(e)))
+            _stopped(stack, job_id, run.id, e)
+            raise e from None
+        _sweep(stack, job.destination.dataset)
+        return _finished(stack, job_id, run)
+
+
+def _skipped(stack: Stack, job_id: str, trigger: str, now: datetime) -> Run:
+    """Another run holds the lease: record the trigger as skipped, and alert if that run is stuck."""
+    skipped = Run.new(job_id, trigger, now).finished(RunStatus.SKIPPED, now, "Another run of this job is in progress.")
+    with run_context(job_id=job_id, run_id=skipped.id, trigger=trigger):
         save_run(stack, skipped)
-        log.info("job %s: run skipped, another run holds the lease", job_id)
-        return skipped
-    if taken.lapsed is not None and taken.lapsed.run_id != run.id:
-        abandon(stack, job, taken.lapsed, run.id)
-    if run.chunks:
-        return resume(stack, job, run)
-    save_run(stack, run)
-    try:
-        run = _load(stack, job, run)
-    except Exception as error:
-        e = stopped(stack, error)
-        lease.release(stack, job_id, run.id, committed=False)
-        latest = get_run(stack, job_id, run.id) or run  # with the progress it saved
-        status = RunStatus.INTERRUPTED if isinstance(e, Interrupted) else RunStatus.FAILED
-        save_run(stack, latest.finished(status, stack.clock(), failure_message(e)))
-        log.log(
-            logging.WARNING if isinstance(e, EtlError) else logging.ERROR,
-            "job %s run %s failed: %s",
-            job_id,
-            run.id,
-            failure_message(e),
-            exc_info=not isinstance(e, EtlError),
-        )
-        raise e from None
-    log.info("job %s run %s: %s, %s rows, %s bytes", job_id, run.id, run.status, run.rows, run.bytes)
-    _sweep(stack, job.destination.dataset)
+        log.info("job %s: run skipped, another run holds the lease", job_id, extra=fields(event="run_skipped"))
+        if alerts.skipped(stack, job_id, skipped) is not None:
+            return get_run(stack, job_id, skipped.id) or skipped  # with the alert it recorded
+    return skipped
+
+
+def _finished(stack: Stack, job_id: str, run: Run) -> Run:
+    """A call that left its run succeeded logs it with its numbers and checks its row count; one that
+    fanned it out (or staged one chunk of it) says so."""
+    if run.status is not RunStatus.SUCCEEDED:  # fanned out: its chunks load on, the last commits
+        log.info("job %s run %s: %s, chunks loading", job_id, run.id, run.status, extra=fields(event="run_chunks"))
+        return run
+    log.info(
+        "job %s run %s: succeeded, %s rows, %s bytes in %s s",
+        job_id,
+        run.id,
+        run.rows,
+        run.bytes,
+        run.duration_seconds,
+        extra=fields(event="run_succeeded", rows=run.rows, bytes=run.bytes, duration_seconds=run.duration_seconds),
+    )
+    if alerts.succeeded(stack, job_id, run) is not None:
+        return get_run(stack, job_id, run.id) or run  # with the alert it recorded
     return run
+
+
+def _stopped(stack: Stack, job_id: str, run_id: str, error: Exception) -> None:
+    """A run (or one chunk of it) raised. A run recorded failed is logged once (the line infra/'s
+    failed-runs metric counts: event run_failed) and alerted; anything else is logged as it is."""
+    internal = not isinstance(error, EtlError)
+    level = logging.ERROR if internal else logging.WARNING
+    try:
+        run = get_run(stack, job_id, run_id)
+    except Exception:  # the store is down too: the error itself still reaches the log
+        log.log(level, "job %s run %s: %s", job_id, run_id, failure_message(error), exc_info=True)
+        return
+    if run is None or run.status is not RunStatus.FAILED:
+        status = run.status.value if run is not None else "stopped"
+        log.log(level, "job %s run %s: %s: %s", job_id, run_id, status, failure_message(error), exc_info=internal)
+        return
+    if not alerts.claim(stack, job_id, alerts.AlertKind.RUN_FAILED, run.id):  # another chunk of it told
+        log.log(level, "job %s run %s: %s", job_id, run_id, failure_message(error), exc_info=internal)
+        return
+    log.log(
+        level,
+        "job %s run %s failed: %s",
+        job_id,
+        run.id,
+        run.error,
+        exc_info=internal,
+        extra=fields(
+            event=FAILED_RUN_EVENT,
+            rows=run.rows,
+            bytes=run.bytes,
+            duration_seconds=run.duration_seconds,
+            error=run.error,
+        ),
+    )
+    alerts.run_failed(stack, job_id, run)
 
 
 def _load(stack: Stack, job: Job, run: Run) -> Run:

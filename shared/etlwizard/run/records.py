@@ -1,6 +1,8 @@
 """Runs in the job store: jobs/<job_id>/runs/<run_id>, read and written as `Run`."""
 
 from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
 
 from ..errors import EtlError
 from ..job import runs_collection
@@ -18,13 +20,24 @@ def get_run(stack: Stack, job_id: str, run_id: str) -> Run | None:
 
 
 def change_run(stack: Stack, job_id: str, run_id: str, change: Callable[[Run], Run]) -> Run:
-    """Change a run atomically (chunks of one run finish concurrently)."""
+    """Change a run atomically (chunks of one run finish concurrently, alerts are recorded on it).
+    Fields other parts of the product add to the document, which `Run` does not read (a
+    verification's result, a sweep's deleted rows), stay as they are."""
     changed = stack.store.transact(
-        runs_collection(job_id), run_id, lambda doc: None if doc is None else change(Run.from_doc(doc)).to_doc()
+        runs_collection(job_id),
+        run_id,
+        lambda doc: None if doc is None else {**_extras(doc), **change(Run.from_doc(doc)).to_doc()},
     )
     if changed is None:
         raise EtlError(f"run {run_id} of job {job_id} is gone from the job store")
     return Run.from_doc(changed)
+
+
+_RUN_FIELDS = frozenset(f.name for f in fields(Run))  # Run.to_doc's keys
+
+
+def _extras(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in _RUN_FIELDS}
 
 
 def list_runs(stack: Stack, job_id: str) -> list[Run]:

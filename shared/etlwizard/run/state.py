@@ -84,6 +84,69 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """One alert handed to one channel: a webhook (`target` is its host: the URL holds a token) or a
+    Pub/Sub topic (its name). `error` says why it failed, without the URL."""
+
+    channel: str  # webhook | pubsub
+    target: str
+    ok: bool
+    attempts: int = 1
+    error: str | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "Delivery":
+        return cls(doc["channel"], doc["target"], doc["ok"], doc.get("attempts", 1), doc.get("error"))
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "target": self.target,
+            "ok": self.ok,
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class AlertSent:
+    """An alert about a run (alerts.py), as the run's history shows it: where it went and how that
+    went; `repeat_of` names the run whose alert already said the same (this one was not sent)."""
+
+    kind: str  # run_failed | stuck | mismatch | unusual_rows
+    at: str
+    message: str
+    deliveries: list[Delivery] = field(default_factory=list)
+    repeat_of: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """Some channel took it, or it repeated one that was: someone has heard of it."""
+        return self.repeat_of is not None or any(d.ok for d in self.deliveries)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "AlertSent":
+        return cls(
+            doc["kind"],
+            doc["at"],
+            doc.get("message", ""),
+            [Delivery.from_doc(d) for d in doc.get("deliveries") or []],
+            doc.get("repeat_of"),
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "kind": self.kind,
+            "at": self.at,
+            "message": self.message,
+            "deliveries": [d.to_doc() for d in self.deliveries],
+        }
+        if self.repeat_of is not None:
+            doc["repeat_of"] = self.repeat_of
+        return doc
+
+
+@dataclass(frozen=True)
 class Run:
     id: str
     job_id: str
@@ -99,6 +162,7 @@ class Run:
     dropped_array_nulls: int = 0  # NULL elements dropped from arrays (BigQuery arrays hold none)
     split_column: str | None = None  # set when the window fanned out into chunks
     chunks: list[Chunk] = field(default_factory=list)
+    alerts: list[AlertSent] = field(default_factory=list)  # what was said about this run, and to whom
 
     @classmethod
     def new(cls, job_id: str, trigger: str, now: datetime, status: RunStatus = RunStatus.RUNNING) -> "Run":
@@ -137,6 +201,7 @@ class Run:
             dropped_array_nulls=doc.get("dropped_array_nulls", 0),
             split_column=doc.get("split_column"),
             chunks=[Chunk.from_doc(c) for c in doc.get("chunks") or []],
+            alerts=[AlertSent.from_doc(a) for a in doc.get("alerts") or []],
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -153,6 +218,7 @@ class Run:
             "duration_seconds": self.duration_seconds,
             "error": self.error,
             "dropped_array_nulls": self.dropped_array_nulls,
+            "alerts": [a.to_doc() for a in self.alerts],
         }
         if self.chunks:
             doc.update(split_column=self.split_column, chunks=[c.to_doc() for c in self.chunks])
