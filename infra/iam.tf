@@ -24,10 +24,11 @@ resource "google_service_account" "pusher" {
   display_name = "ETL Wizard: Pub/Sub push to run-job"
 }
 
+# secret_condition: the connection secrets, and the alert webhooks' (their URLs hold tokens)
 locals {
   number           = data.google_project.this.number
   http_functions   = ["preview_table", "validate_schema", "create_job", "etl_api"]
-  secret_condition = "resource.name.startsWith(\"projects/${local.number}/secrets/${local.secret_prefix}\")"
+  secret_condition = "resource.name.startsWith(\"projects/${local.number}/secrets/${local.secret_prefix}\") || resource.name.startsWith(\"projects/${local.number}/secrets/${local.alert_secret_prefix}\")"
   pubsub_agent     = "serviceAccount:service-${local.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   scheduler_agent  = "serviceAccount:service-${local.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
   data_writers     = { api = google_service_account.api.member, runner = google_service_account.runner.member }
@@ -91,6 +92,13 @@ resource "google_pubsub_topic_iam_member" "api_publishes" {
   member = google_service_account.api.member
 }
 
+# run_job publishes its jobs' alerts (README, "Alerts").
+resource "google_pubsub_topic_iam_member" "runner_publishes_alerts" {
+  topic  = google_pubsub_topic.alerts.id
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.runner.member
+}
+
 # --- Job store and BigQuery: the API functions and run_job ------------------------------------------
 
 resource "google_project_iam_member" "firestore" {
@@ -115,7 +123,7 @@ resource "google_project_iam_member" "bigquery_data" {
   member   = each.value
 }
 
-# --- Connection passwords: only secrets named etl-connection-* ---------------------------------------
+# --- Connection passwords and alert webhooks: only secrets named etl-connection-* and etl-alert-* -----
 
 resource "google_project_iam_custom_role" "connection_secrets" {
   role_id     = "etlWizardConnectionSecrets"

@@ -27,6 +27,10 @@ data "google_project" "this" {}
 locals {
   run_topic     = "etl-run-job"
   secret_prefix = "etl-connection-"
+  # Alerts (README, "Alerts"): the default topic every job's alerts go to, and the prefix of the
+  # webhook secrets (a job's own webhook URL, and var.alert_webhook_secret)
+  alert_topic         = "etl-alerts"
+  alert_secret_prefix = "etl-alert-"
   # entry point => sizing. run_job loads one window or chunk: the longest timeout an HTTP-triggered
   # 2nd-gen function allows, one run per instance (a run uses the instance's memory and CPU). The
   # HTTP functions wait on databases and BigQuery most of a request: an instance serves
@@ -42,12 +46,17 @@ locals {
     etl_api         = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api", reach = true }
     run_job         = { memory = "2Gi", cpu = "1", concurrency = 1, timeout = 3600, sa = "runner", reach = true }
   }
+  # The functions that send alerts (run_job's runs: failed, stuck, unusual row counts, mismatches):
+  # they get the default webhook (var.alert_webhook_secret) and may publish to the alert topic.
+  alerting = ["run_job"]
   function_env = {
     ETL_STACK     = "gcp"
     ETL_PROJECT   = var.project
     ETL_REGION    = var.region
     ETL_DATASET   = var.dataset
     ETL_RUN_TOPIC = local.run_topic
+    # Every job's alerts are published here (one JSON message per event); subscribe to it as you like
+    ETL_ALERT_TOPIC = local.alert_topic
     # Catalog connections per saved connection per instance: times max_instance_count (10), at
     # most 40 of a database's connections for one function (PostgreSQL allows 100 by default).
     ETL_POOL_SIZE = "4"
@@ -70,6 +79,8 @@ resource "google_project_service" "apis" {
     "cloudscheduler.googleapis.com", "firestore.googleapis.com", "iam.googleapis.com", "pubsub.googleapis.com",
     "run.googleapis.com", "secretmanager.googleapis.com", "artifactregistry.googleapis.com",
     "sqladmin.googleapis.com", # the Cloud SQL connector asks it for an instance's address and certificate
+    # the failed-runs metric and its alert policy
+    "logging.googleapis.com", "monitoring.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false
@@ -129,6 +140,72 @@ resource "google_pubsub_subscription" "run_job" {
   }
 }
 
+# --- Alerts: the topic, the failed-runs metric and its policy ---------------------------------------
+
+resource "google_pubsub_topic" "alerts" {
+  name       = local.alert_topic
+  depends_on = [google_project_service.apis]
+}
+
+# run_job logs one line per failed run, {"event": "run_failed", ...} with the labels job_id, run_id
+# and trigger (shared/etlwizard/logs.py): counted here, per job.
+resource "google_logging_metric" "failed_runs" {
+  name        = "etl_wizard_failed_runs"
+  description = "ETL Wizard runs recorded failed, by job (one log line each from run-job)."
+  filter      = "resource.type=\"cloud_run_revision\" AND jsonPayload.event=\"run_failed\""
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "ETL Wizard failed runs"
+    labels {
+      key         = "job_id"
+      value_type  = "STRING"
+      description = "The job whose run failed"
+    }
+  }
+  label_extractors = {
+    job_id = "EXTRACT(labels.job_id)"
+  }
+  depends_on = [google_project_service.apis]
+}
+
+# An incident (and a notification on each channel of var.alert_notification_channels) for every job
+# with a failed run in the last 5 minutes; closed a day after the job stops failing.
+resource "google_monitoring_alert_policy" "failed_runs" {
+  display_name          = "ETL Wizard: a run failed"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  conditions {
+    display_name = "Failed ETL Wizard runs"
+    condition_threshold {
+      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.failed_runs.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.job_id"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+  alert_strategy {
+    auto_close = "86400s"
+  }
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      A run of ETL Wizard job `$${metric.label.job_id}` failed. Its run history (the wizard's Jobs page)
+      says why; its log lines: `labels.job_id="$${metric.label.job_id}"` in Logs Explorer.
+    EOT
+  }
+}
+
 # --- Functions -----------------------------------------------------------------------------------
 
 resource "google_storage_bucket" "sources" {
@@ -173,6 +250,17 @@ resource "google_cloudfunctions2_function" "fn" {
       { for name, value in local.reach_env : name => value if each.value.reach },
     )
     ingress_settings = "ALLOW_ALL" # reachable, but only with an ID token IAM accepts
+
+    # The default alert webhook, from Secret Manager (its URL holds a token): for the alerting functions
+    dynamic "secret_environment_variables" {
+      for_each = contains(local.alerting, each.key) && var.alert_webhook_secret != null ? ["webhook"] : []
+      content {
+        key        = "ETL_ALERT_WEBHOOK"
+        project_id = var.project
+        secret     = var.alert_webhook_secret
+        version    = "latest"
+      }
+    }
 
     # Private-IP databases (locals.direct_vpc): unset, the functions have no VPC egress at all.
     vpc_connector                 = each.value.reach ? var.vpc_connector : null

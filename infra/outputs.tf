@@ -11,6 +11,11 @@ output "run_topic" {
   value = google_pubsub_topic.run.id
 }
 
+output "alert_topic" {
+  description = "Every job's alerts, one JSON message per event (README, \"Alerts\"): subscribe to it."
+  value       = google_pubsub_topic.alerts.id
+}
+
 output "cloudsql_iam_users" {
   description = <<-EOT
     For IAM database login: the database user names of the runner and API service accounts, to create

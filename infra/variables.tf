@@ -81,3 +81,33 @@ variable "vpc_connector" {
   type        = string
   default     = null
 }
+
+# --- Alerts (README, "Alerts" and "Logs") ------------------------------------------------------------
+
+variable "alert_notification_channels" {
+  description = <<-EOT
+    Cloud Monitoring notification channels (projects/PROJECT/notificationChannels/ID: e-mail, SMS,
+    Slack, PagerDuty, a webhook) the failed-runs alert policy notifies. Empty: its incidents show in
+    the console only. Make one with `gcloud beta monitoring channels create`.
+  EOT
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for id in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", id))])
+    error_message = "Each notification channel is its full name: projects/PROJECT/notificationChannels/ID."
+  }
+}
+
+variable "alert_webhook_secret" {
+  description = <<-EOT
+    The default alert webhook (Slack's incoming webhook, or any HTTPS receiver of JSON) every job's
+    alerts are POSTed to: the id of a Secret Manager secret, named etl-alert-*, holding its URL
+    (printf %s "$URL" | gcloud secrets create etl-alert-webhook --data-file=-). null: none.
+  EOT
+  type        = string
+  default     = null
+  validation {
+    condition     = var.alert_webhook_secret == null || can(regex("^etl-alert-[A-Za-z0-9_-]{1,245}$", var.alert_webhook_secret))
+    error_message = "The webhook's secret is named etl-alert-* (the functions may read those secrets only)."
+  }
+}

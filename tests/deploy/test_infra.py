@@ -11,6 +11,7 @@ import hcl2
 import pytest
 import yaml
 
+from etlwizard.alerts import WEBHOOK_SECRET_PREFIX, webhook_secret_name
 from etlwizard.config import Settings
 from etlwizard.connections import SECRET_PREFIX
 from etlwizard.reach.cloudsql import ADMIN_API, CLIENT_ROLE, LOGIN_ROLE
@@ -89,6 +90,7 @@ def evaluate(expression, **scope):
         "length": len,
         "toset": set,
         "tostring": str,
+        "contains": lambda values, value: value in values,
     }
     # globals, not locals: comprehensions see only those (the repository's own expressions)
     return eval(text, {"__builtins__": {}, **functions, **scope})
@@ -106,6 +108,7 @@ def function_scope(tf, name, **values):
         function_env=local["function_env"],
         reach_env=local["reach_env"],
         direct_vpc=direct_vpc,
+        alerting=local["alerting"],
     )
     scope["each"] = SimpleNamespace(key=name, value=functions[name])
     return scope
@@ -214,8 +217,14 @@ def test_secrets_are_granted_only_by_name_prefix(tf):
     members = resources(tf, "google_project_iam_member")
     for name in ("api_secrets", "runner_reads_secrets"):
         assert members[name]["condition"][0]["expression"] == "${local.secret_condition}"
-    assert locals_(tf)["secret_condition"].startswith('resource.name.startsWith(\\"projects/${local.number}/secrets/')
-    assert "${local.secret_prefix}" in locals_(tf)["secret_condition"]
+    # the connections' secrets, and the alert webhooks' (a job's own, and var.alert_webhook_secret)
+    assert locals_(tf)["secret_condition"] == " || ".join(
+        f'resource.name.startsWith(\\"projects/${{local.number}}/secrets/${{local.{prefix}}}\\")'
+        for prefix in ("secret_prefix", "alert_secret_prefix")
+    )
+    assert locals_(tf)["alert_secret_prefix"] == WEBHOOK_SECRET_PREFIX
+    assert webhook_secret_name("abc123abc123").startswith(WEBHOOK_SECRET_PREFIX)
+    assert not WEBHOOK_SECRET_PREFIX.startswith(SECRET_PREFIX) and not SECRET_PREFIX.startswith(WEBHOOK_SECRET_PREFIX)
 
 
 def test_the_wizard_may_only_invoke_the_etl_api_function(tf):
@@ -424,3 +433,131 @@ def test_cloudbuild_passes_the_cloudsql_instances_to_terraform(instances, expect
     arguments = deploy_command(instances)
     assert arguments[0] == "apply" and f"-var=cloudsql_instances={expected}" in arguments
     assert "-var=project=project_id" in arguments and '-var=wizard_users=["user:me@example.com"]' in arguments
+
+
+# --- Alerts and logs: the alert topic, the default webhook, the failed-runs metric and its policy -----
+
+
+def test_the_alert_topic_is_the_one_the_functions_are_told_and_run_job_may_publish_to_it(tf):
+    local = locals_(tf)
+    assert resources(tf, "google_pubsub_topic")["alerts"]["name"] == "${local.alert_topic}"
+    assert local["function_env"]["ETL_ALERT_TOPIC"] == "${local.alert_topic}"
+    assert Settings.from_env({"ETL_ALERT_TOPIC": local["alert_topic"]}).alert_topic == "etl-alerts"
+    publishers = {
+        name: body
+        for name, body in resources(tf, "google_pubsub_topic_iam_member").items()
+        if body["topic"] == "${google_pubsub_topic.alerts.id}"
+    }
+    assert [(b["role"], b["member"]) for b in publishers.values()] == [
+        ("roles/pubsub.publisher", "${google_service_account.runner.member}")
+    ]
+    assert local["alerting"] == ["run_job"]
+    outputs = {k: v for block in tf["output"] for k, v in block.items()}
+    assert outputs["alert_topic"]["value"] == "${google_pubsub_topic.alerts.id}"
+
+
+def webhook_env(tf, name, **values):
+    """The secret environment variables the function `name` gets, with the variables at `values`."""
+    config = resources(tf, "google_cloudfunctions2_function")["fn"]["service_config"][0]
+    scope = function_scope(tf, name, **values)
+    [block] = [d["secret_environment_variables"] for d in config["dynamic"] if "secret_environment_variables" in d]
+    content = {key: value for key, value in block["content"][0].items() if not key.startswith("__")}
+    return [
+        {key: evaluate(value, **scope) if isinstance(value, str) else value for key, value in content.items()}
+        for _ in evaluate(block["for_each"], **scope)
+    ]
+
+
+def test_the_default_webhook_comes_from_secret_manager_to_run_job_only(tf):
+    variable = variables(tf)["alert_webhook_secret"]
+    assert variable["type"] == "string" and variable["default"] is None
+    pattern = re.search(r'regex\("(.+?)", var', variable["validation"][0]["condition"])[1].replace("\\\\", "\\")
+    assert re.fullmatch(pattern, "etl-alert-webhook") and re.fullmatch(pattern, "etl-alert-slack_ops")
+    for name in ("etl-connection-webhook", "slack-webhook", "etl-alert-"):
+        assert not re.fullmatch(pattern, name), name
+    for name in locals_(tf)["functions"]:
+        assert webhook_env(tf, name) == [], name  # unset: no function gets one
+        expected = (
+            [{"key": "ETL_ALERT_WEBHOOK", "project_id": "etl-proj", "secret": "etl-alert-webhook", "version": "latest"}]
+            if name == "run_job"
+            else []
+        )
+        assert webhook_env(tf, name, alert_webhook_secret="etl-alert-webhook", project="etl-proj") == expected, name
+    assert '"ETL_ALERT_WEBHOOK"' in (ROOT / "shared" / "etlwizard" / "config.py").read_text()
+
+
+def structured_line(event, labels):
+    """The JSON line the library logs for an event in a run (logs.py), as Cloud Run hands it to
+    Cloud Logging: a LogEntry's jsonPayload, labels and resource."""
+    import io
+    import json
+    import logging
+
+    from etlwizard.logs import configure_logging, fields, run_context
+
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    out = io.StringIO()
+    try:
+        configure_logging(Settings(log_format="json"), stream=out)
+        with run_context(**labels):
+            logging.getLogger("etlwizard.run.engine").warning("job j run r failed: x", extra=fields(event=event))
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    line = json.loads(out.getvalue().splitlines()[-1])
+    return {
+        "resource": {"type": "cloud_run_revision"},
+        "labels": line.pop("logging.googleapis.com/labels"),
+        "severity": line.pop("severity"),
+        "jsonPayload": line,
+    }
+
+
+def matches(log_filter, entry):
+    """A Logging query of `field="value"` clauses joined by AND, against a LogEntry as a dict."""
+    clauses = log_filter.split(" AND ")
+    for clause in clauses:
+        path, value = re.fullmatch(r'([\w.]+)=\\"([^"\\]*)\\"', clause.strip()).groups()
+        found = entry
+        for part in path.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        if found != value:
+            return False
+    return True
+
+
+def test_the_failed_runs_metric_counts_the_line_a_failed_run_logs(tf):
+    from etlwizard.logs import FAILED_RUN_EVENT
+
+    metric = resources(tf, "google_logging_metric")["failed_runs"]
+    labels = {"job_id": "abc123abc123", "run_id": "r1", "trigger": "schedule"}
+    assert matches(metric["filter"], structured_line(FAILED_RUN_EVENT, labels))
+    assert not matches(metric["filter"], structured_line("run_succeeded", labels))
+    descriptor = metric["metric_descriptor"][0]
+    assert (descriptor["metric_kind"], descriptor["value_type"]) == ("DELTA", "INT64")
+    assert [label["key"] for label in descriptor["labels"]] == ["job_id"]
+    extract = re.fullmatch(r"EXTRACT\((labels\.\w+)\)", metric["label_extractors"]["job_id"])
+    assert extract and structured_line(FAILED_RUN_EVENT, labels)["labels"]["job_id"] == labels["job_id"]
+    apis = resources(tf, "google_project_service")["apis"]["for_each"]
+    assert '"logging.googleapis.com"' in apis and '"monitoring.googleapis.com"' in apis
+
+
+def test_the_alert_policy_notifies_the_channels_given_of_failed_runs_per_job(tf):
+    policy = resources(tf, "google_monitoring_alert_policy")["failed_runs"]
+    assert policy["notification_channels"] == "${var.alert_notification_channels}"
+    [condition] = policy["conditions"][0]["condition_threshold"]
+    metric = 'metric.type=\\"logging.googleapis.com/user/${google_logging_metric.failed_runs.name}\\"'
+    assert metric in condition["filter"]
+    assert (condition["comparison"], condition["threshold_value"]) == ("COMPARISON_GT", 0)
+    [aggregation] = condition["aggregations"]
+    assert aggregation["group_by_fields"] == ["metric.label.job_id"]  # an incident per failing job
+    assert aggregation["per_series_aligner"] == "ALIGN_SUM" and aggregation["cross_series_reducer"] == "REDUCE_SUM"
+    assert "$${metric.label.job_id}" in policy["documentation"][0]["content"]  # Monitoring's variable, not Terraform's
+
+    variable = variables(tf)["alert_notification_channels"]
+    assert variable["type"] == "${list(string)}" and variable["default"] == []
+    pattern = re.search(r'regex\("(.+?)", id', variable["validation"][0]["condition"])[1].replace("\\\\", "\\")
+    assert re.fullmatch(pattern, "projects/etl-proj/notificationChannels/1234567890")
+    for bad in ("1234567890", "projects/etl-proj/notificationChannels/", "notificationChannels/12"):
+        assert not re.fullmatch(pattern, bad), bad
