@@ -145,24 +145,26 @@ def _json(value: dict[str, Any]) -> bytes:
 
 
 @dataclass(frozen=True)
-class _Channel:
+class Channel:
+    """Where alerts can go, and how to send one there."""
+
     channel: str  # webhook | pubsub
     target: str  # what the run's history shows: the webhook's host, the topic's path
-    address: str  # what tells two channels apart (the URL itself: never shown)
-    send: Callable[[Alert], Delivery]
+    address: str = field(repr=False)  # what tells two channels apart (the URL itself: never shown)
+    send: Callable[[Alert], Delivery] = field(repr=False)
 
 
-def _webhook(settings: Settings, url: str, stopping: threading.Event) -> _Channel:
+def _webhook(settings: Settings, url: str, stopping: threading.Event) -> Channel:
     host = urlsplit(url).hostname or "?"
-    return _Channel("webhook", host, url, lambda alert: post_webhook(settings, url, alert, stopping))
+    return Channel("webhook", host, url, lambda alert: post_webhook(settings, url, alert, stopping))
 
 
-def _topic(settings: Settings, topic: str) -> _Channel:
+def _topic(settings: Settings, topic: str) -> Channel:
     path = topic_path(settings.project, topic)
-    return _Channel("pubsub", path, path, lambda alert: publish_alert(settings, path, alert))
+    return Channel("pubsub", path, path, lambda alert: publish_alert(settings, path, alert))
 
 
-def channels(stack: Stack, job: Job) -> list[_Channel]:
+def channels(stack: Stack, job: Job) -> list[Channel]:
     """The defaults, then the job's own; a webhook or topic named twice, once."""
     settings, found = stack.settings, []
     if settings.alert_topic:
@@ -176,8 +178,8 @@ def channels(stack: Stack, job: Job) -> list[_Channel]:
             found.append(_webhook(settings, stack.secrets.get(webhook_secret_name(job.id)), stack.stopping))
         except NotFound:
             problem = Delivery("webhook", job.alerts.webhook_host, False, 0, "its URL is gone from the secret store")
-            found.append(_Channel("webhook", job.alerts.webhook_host, "", lambda _alert: problem))
-    unique: dict[tuple[str, str], _Channel] = {}
+            found.append(Channel("webhook", job.alerts.webhook_host, "", lambda _alert: problem))
+    unique: dict[tuple[str, str], Channel] = {}
     for channel in found:
         unique.setdefault((channel.channel, channel.address or channel.target), channel)
     return list(unique.values())
@@ -239,6 +241,8 @@ def _answer(error: urllib.error.HTTPError) -> str:
         text = error.read(200).decode("utf-8", "replace").strip()
     except Exception:
         return ""
+    finally:
+        error.close()
     text = " ".join(text.split())
     return f": {text[:120]}" if text else ""
 
@@ -385,7 +389,7 @@ def deliver(
     return sent
 
 
-def _send(channel: _Channel, alert: Alert) -> Delivery:
+def _send(channel: Channel, alert: Alert) -> Delivery:
     try:
         return channel.send(alert)
     except Exception as e:  # a bug in a channel: recorded as its failure
