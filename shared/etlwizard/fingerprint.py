@@ -107,6 +107,11 @@ def query(engine: Engine, spec: Spec, quote: Quote, table_sql: str, where: str) 
     )
 
 
+def key_text(engine: Engine, spec: Spec, quote: Quote) -> str:
+    """The canonical text of the spec's columns, as SQL: a key compared across engines as text."""
+    return _DIALECTS[engine].join([_canonical(engine, quote(c.name), c) for c in spec.columns])
+
+
 def bucket_condition(engine: Engine, spec: Spec, quote: Quote, bucket: str) -> str:
     """A condition selecting one bucket's rows (bucket is a day or a hex prefix this module made)."""
     if not all(ch in "0123456789abcdef-" for ch in bucket):

@@ -71,6 +71,33 @@ class AlertChannels:
         return {"webhook_host": self.webhook_host, "topic": self.topic}
 
 
+DELETED_ROWS = ("keep", "mark", "remove")
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What a job proves besides loading (README, "Verification" and "Deleted rows"): verification
+    after each run, and repair of what it finds; rows deleted at the source kept, marked
+    (_etl_deleted_at) or removed, swept after a run at most daily, or after every run."""
+
+    verify: bool = True
+    repair: bool = False
+    deleted_rows: str = "keep"
+    sweep_every_run: bool = False
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> "Checks":
+        return cls(**(doc or {}))
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "verify": self.verify,
+            "repair": self.repair,
+            "deleted_rows": self.deleted_rows,
+            "sweep_every_run": self.sweep_every_run,
+        }
+
+
 @dataclass(frozen=True)
 class Job:
     id: str
@@ -96,6 +123,13 @@ class Job:
     alerts: AlertChannels = AlertChannels()
     # kind -> what the last alert of that kind was about (a run id): an event is alerted once
     last_alerts: dict[str, str] = field(default_factory=dict)
+    checks: Checks = field(default_factory=Checks)
+    last_swept_at: str | None = None  # the last sweep for deleted rows, ISO
+
+    @property
+    def marks_deleted(self) -> bool:
+        """Rows deleted at the source are marked in its table (_etl_deleted_at), not removed."""
+        return self.checks.deleted_rows == "mark"
 
     @property
     def cursor(self) -> Column | None:
@@ -137,6 +171,8 @@ class Job:
             pending_run=doc.get("pending_run"),
             alerts=AlertChannels.from_doc(doc.get("alerts")),
             last_alerts=dict(doc.get("last_alerts") or {}),
+            checks=Checks.from_doc(doc.get("checks")),
+            last_swept_at=doc.get("last_swept_at"),
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -160,7 +196,10 @@ class Job:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "alerts": self.alerts.to_doc(),
+            "checks": self.checks.to_doc(),
         }
+        if self.last_swept_at is not None:
+            doc["last_swept_at"] = self.last_swept_at
         if self.last_alerts:
             doc["last_alerts"] = dict(self.last_alerts)
         if self.lease is not None:

@@ -35,6 +35,8 @@ METADATA_PREFIX = "_etl_"  # no selected column may start with it
 SOURCE_ID = f"{METADATA_PREFIX}source_id"
 RUN_ID = f"{METADATA_PREFIX}run_id"
 LOADED_AT = f"{METADATA_PREFIX}loaded_at"
+# When a row deleted at the source was found gone (a job's deleted rows: mark); NULL while it lives.
+DELETED_AT = f"{METADATA_PREFIX}deleted_at"
 METADATA_FIELDS = [
     bigquery.SchemaField(SOURCE_ID, "STRING", description="The source this row was loaded from"),
     bigquery.SchemaField(RUN_ID, "STRING", description="The ETL Wizard run that wrote this row"),
@@ -146,11 +148,18 @@ class Warehouse:
         return int(self.query(sql, params)[0][0])
 
     def fingerprints(
-        self, dataset: str, table: str, spec: fingerprint.Spec, source_id: str, window: fingerprint.Window | None = None
+        self,
+        dataset: str,
+        table: str,
+        spec: fingerprint.Spec,
+        source_id: str,
+        window: fingerprint.Window | None = None,
+        live_only: bool = False,
     ) -> dict[str, fingerprint.Bucket]:
-        """One source's rows in the table (within a window of its cursor) as fingerprinted buckets,
-        computed by BigQuery: it reads the key and cursor columns only."""
-        where = f" WHERE {SOURCE_ID} = @source_id"
+        """One source's rows in the table (within a window of its cursor; live_only: not marked
+        deleted) as fingerprinted buckets, computed by BigQuery: it reads the key and cursor columns
+        only."""
+        where = f" WHERE {_live(live_only)}{SOURCE_ID} = @source_id"
         params = [bigquery.ScalarQueryParameter("source_id", "STRING", source_id)]
         if window is not None:
             column = quote(window.column.name)
@@ -161,6 +170,41 @@ class Warehouse:
                     params.append(bigquery.ScalarQueryParameter(name, window.column.bigquery_type, value))
         sql = fingerprint.query("bigquery", spec, quote, self.quoted(dataset, table), where)
         return fingerprint.buckets(self.query(sql, params))
+
+    def bucket_keys(
+        self, dataset: str, table: str, spec: fingerprint.Spec, source_id: str, bucket: str, live_only: bool
+    ) -> set[str]:
+        """The canonical text of one source's keys in one bucket (live_only: not marked deleted)."""
+        condition = fingerprint.bucket_condition("bigquery", spec, quote, bucket)
+        sql = (
+            f"SELECT {fingerprint.key_text('bigquery', spec, quote)} FROM {self.quoted(dataset, table)} "
+            f"WHERE {SOURCE_ID} = @source_id AND {_live(live_only)}{condition}"
+        )
+        params = [bigquery.ScalarQueryParameter("source_id", "STRING", source_id)]
+        return {row[0] for row in self.query(sql, params)}
+
+    def delete_keys(
+        self, dataset: str, table: str, spec: fingerprint.Spec, source_id: str, keys: set[str], mark: bool
+    ) -> None:
+        """One MERGE: this source's rows with these keys (canonical text) marked deleted
+        (_etl_deleted_at, added to the table if missing) or removed."""
+        action = f"UPDATE SET {DELETED_AT} = CURRENT_TIMESTAMP()" if mark else "DELETE"
+        live = f" AND T.{DELETED_AT} IS NULL" if mark else ""
+        text = fingerprint.key_text("bigquery", spec, lambda name: "T." + quote(name))
+        sql = (
+            f"MERGE {self.quoted(dataset, table)} T USING (SELECT k FROM UNNEST(@keys) AS k) S "
+            f"ON T.{SOURCE_ID} = @source_id AND {text} = S.k WHEN MATCHED{live} THEN {action}"
+        )
+        params: list[Any] = [
+            bigquery.ScalarQueryParameter("source_id", "STRING", source_id),
+            bigquery.ArrayQueryParameter("keys", "STRING", sorted(keys)),
+        ]
+        self.query(sql, params)
+
+    def add_deleted_at(self, dataset: str, table: str) -> None:
+        """The column marking rows deleted at the source (DDL: the emulator keeps its storage in step
+        with DDL, not with schema updates through the API)."""
+        self.query(f"ALTER TABLE {self.quoted(dataset, table)} ADD COLUMN IF NOT EXISTS {DELETED_AT} TIMESTAMP")
 
     def list_tables(self, dataset: str) -> list[dict[str, Any]]:
         check_dataset(dataset)
@@ -301,3 +345,8 @@ class Warehouse:
 def _clusterable(columns: list[Column], name: str) -> bool:
     column = next((c for c in columns if c.name == name), None)
     return column is not None and clusterable(column.bigquery_type, column.mode)
+
+
+def _live(live_only: bool) -> str:
+    """A condition (with its AND) leaving out rows marked deleted."""
+    return f"{DELETED_AT} IS NULL AND " if live_only else ""

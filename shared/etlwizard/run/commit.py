@@ -18,7 +18,7 @@ from ..job import Job
 from ..model import Column
 from ..sources.base import Bound
 from ..stack import Stack
-from ..warehouse import LOADED_AT, RUN_ID, SOURCE_ID, STAGING_MARK
+from ..warehouse import DELETED_AT, LOADED_AT, RUN_ID, SOURCE_ID, STAGING_MARK
 
 
 def staging_name(job: Job, run_id: str, chunk: int | None = None) -> str:
@@ -41,10 +41,12 @@ def merge_statement(
     staged: str,
     run_id: str,
     replace_window: bool = False,
+    revive: bool = False,
 ) -> Merge:
     """The MERGE of `staged` (a table or a subquery, as SQL) into `target` for a window of the job's
     cursor (lower None: open; both ignored for catalog loads). replace_window: a keyed window's
-    rows that staging lacks are deleted too (a repair: the window as the source has it now)."""
+    rows that staging lacks are deleted too (a repair: the window as the source has it now).
+    revive: the table marks deleted rows (_etl_deleted_at): a row the source has again lives again."""
     names = [quote(c.name) for c in columns]
     insert = (
         f"INSERT ({', '.join(names)}, {SOURCE_ID}, {RUN_ID}, {LOADED_AT}) "
@@ -59,9 +61,12 @@ def merge_statement(
         on = " AND ".join(f"T.{k} = S.{k}" for k in key) + f" AND T.{SOURCE_ID} = @source_id"
         update = [f"{n} = S.{n}" for n in names if n not in key]
         update += [f"{RUN_ID} = @run_id", f"{LOADED_AT} = CURRENT_TIMESTAMP()"]
+        update += [f"{DELETED_AT} = NULL"] if revive else []
         extra = ""
-        if replace_window:
-            extra = f" WHEN NOT MATCHED BY SOURCE AND {_window_scope(cursor, lower, upper, params)} THEN DELETE"
+        if replace_window:  # where deleted rows are marked, the rows the source lacks are marked too
+            gone = f"UPDATE SET {DELETED_AT} = CURRENT_TIMESTAMP()" if revive else "DELETE"
+            live = f" AND T.{DELETED_AT} IS NULL" if revive else ""
+            extra = f" WHEN NOT MATCHED BY SOURCE AND {_window_scope(cursor, lower, upper, params)}{live} THEN {gone}"
         return Merge(
             f"MERGE {target} T USING {staged} S ON {on} "
             f"WHEN MATCHED THEN UPDATE SET {', '.join(update)} WHEN NOT MATCHED THEN {insert}{extra}",
@@ -105,7 +110,8 @@ def commit(
     warehouse, dataset = stack.warehouse, job.destination.dataset
     staged = [warehouse.quoted(dataset, name) for name in staging_tables]
     source = staged[0] if len(staged) == 1 else "(" + " UNION ALL ".join(f"SELECT * FROM {s}" for s in staged) + ")"
-    merge = merge_statement(
-        job, columns, lower, upper, warehouse.quoted(dataset, job.destination.table), source, run_id
-    )
+    if job.marks_deleted:  # the MERGE revives rows the source has again: the column must be there
+        warehouse.add_deleted_at(dataset, job.destination.table)
+    target = warehouse.quoted(dataset, job.destination.table)
+    merge = merge_statement(job, columns, lower, upper, target, source, run_id, revive=job.marks_deleted)
     warehouse.query(merge.sql, merge.params)

@@ -97,7 +97,7 @@ def verify(stack: Stack, job_id: str, lower: str | None = None, upper: str | Non
             at_source = source.fingerprints(meta, spec, scope.cursor, scope.lower, scope.upper)
         destination = job.destination
         in_bigquery = stack.warehouse.fingerprints(
-            destination.dataset, destination.table, spec, job.source_id, scope.window
+            destination.dataset, destination.table, spec, job.source_id, scope.window, live_only=job.marks_deleted
         )
     except EtlError as e:
         log.warning("job %s: verification failed: %s", job_id, e.message)
@@ -211,8 +211,9 @@ def _reload(
         with heartbeat(stack, job.id, repair_id, source.cancel) as pulse:
             stage(stack, source, Reads(meta, columns, scope.cursor, [window]), dataset, staging, pulse)
         target = warehouse.quoted(dataset, job.destination.table)
+        staged = warehouse.quoted(dataset, staging)
         merge = merge_statement(
-            job, columns, *window, target, warehouse.quoted(dataset, staging), repair_id, replace_window=True
+            job, columns, *window, target, staged, repair_id, replace_window=True, revive=job.marks_deleted
         )
         warehouse.query(merge.sql, merge.params)
     finally:

@@ -282,6 +282,14 @@ class SqlSource(Source):
         sql = fingerprint.query(self.type, spec, self.quote, self.table_sql(meta), where)  # type: ignore[arg-type]
         return fingerprint.buckets(self.scan(sql))
 
+    def bucket_keys(self, meta: TableMetadata, spec: fingerprint.Spec, bucket: str) -> set[str]:
+        """The canonical text of the keys in one bucket (a drill into a bucket that differs)."""
+        engine: Any = self.type
+        condition = fingerprint.bucket_condition(engine, spec, self.quote, bucket)
+        present = " AND ".join(self.present(c) for c in spec.columns)
+        sql = f"SELECT {fingerprint.key_text(engine, spec, self.quote)} FROM {self.table_sql(meta)}"
+        return {row[0] for row in self.scan(f"{sql} WHERE {present} AND {condition}")}
+
     def present(self, column: Column) -> str:
         """A condition: the column holds a value that loads as one (not NULL)."""
         return f"{self.quote(column.name)} IS NOT NULL"
