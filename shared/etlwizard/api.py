@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import connections, job_checks, jobs, preview, scheduling
+from . import connections, job_checks, job_listing, jobs, preview, scheduling
 from .errors import EtlError, InvalidInput, NotFound, TooLarge
 from .payload import is_id
 from .stack import Stack
@@ -174,7 +174,7 @@ def create_job() -> Answer:
 
 @bp.get("/etl/jobs/")
 def list_jobs() -> Answer:
-    return ok(jobs=jobs.list_jobs(stack()))
+    return ok(**job_listing.list_jobs(stack(), request.args))
 
 
 @bp.get("/etl/jobs/<job_id>/")

@@ -7,12 +7,14 @@ the same message Cloud Scheduler would.
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from .connections import get_connection, open_connection
 from .errors import NotFound, SchemaIncompatible
+from .health import JobHealth, assess, newest_first
 from .job import COLLECTION, Destination, DestinationMode, Job, JobState, LoadType, runs_collection
 from .job_checks import check_destination, check_keys, select_columns
 from .model import backfill_start, default_table_name, source_id
@@ -26,10 +28,10 @@ from .payload import (
     require_object,
     require_text,
 )
-from .run.records import list_runs
-from .run.state import RunMessage
+from .run.state import Run, RunMessage
 from .scheduling import Schedule
 from .stack import Stack
+from .store import Document
 from .warehouse import check_dataset, check_table
 
 log = logging.getLogger(__name__)
@@ -42,30 +44,54 @@ def get_job(stack: Stack, job_id: str) -> Job:
     return Job.from_doc(doc)
 
 
-def present(job: Job, with_runs: Stack | None = None) -> dict[str, Any]:
-    """A job as the API shows it: with its cron and next three run times and (given the stack to
-    read them from) its last run."""
-    upcoming = job.schedule.next_runs(3) if job.state is JobState.ACTIVE else []
+def next_three(schedule: Schedule) -> list[datetime]:
+    return schedule.next_runs(3)
+
+
+def present(
+    job: Job,
+    runs: Sequence[Document] | None = None,
+    health: JobHealth | None = None,
+    upcoming: Callable[[Schedule], list[datetime]] = next_three,
+) -> dict[str, Any]:
+    """A job as the API shows it: with its cron and next three run times (`upcoming`: a list of many
+    jobs asks once per schedule); given its runs' documents (newest first) its last run, and given its
+    health (health.py) that too."""
+    coming = upcoming(job.schedule) if job.state is JobState.ACTIVE else []
     shown = {k: v for k, v in job.to_doc().items() if k != "lease"}
-    shown.update(cron=job.schedule.cron_expression(), next_runs=[t.isoformat() for t in upcoming])
-    if with_runs is not None:
-        runs = list_runs(with_runs, job.id)
-        shown["last_run"] = runs[0].to_doc() if runs else None
+    shown.update(cron=job.schedule.cron_expression(), next_runs=[t.isoformat() for t in coming])
+    if runs is not None:
+        shown["last_run"] = show_run(runs[0]) if runs else None
+    if health is not None:
+        shown["health"] = health.to_dict()
     return shown
 
 
-def list_jobs(stack: Stack) -> list[dict[str, Any]]:
-    jobs = sorted((Job.from_doc(d) for d in stack.store.list(COLLECTION)), key=lambda j: j.created_at)
-    return [present(job, stack) for job in jobs]
+# What other parts of the product add to a run document (verification, the deleted-rows sweep,
+# alerts): shown in the run history as stored, whether or not `Run` reads them.
+RUN_EXTRAS = ("verification", "deleted_rows", "alerts")
+
+
+def show_run(doc: Document) -> dict[str, Any]:
+    shown = Run.from_doc(doc).to_doc()
+    shown.update({name: doc[name] for name in RUN_EXTRAS if name in doc and name not in shown})
+    return shown
+
+
+def run_docs(stack: Stack, job_id: str) -> list[Document]:
+    """The job's run documents, newest first."""
+    return newest_first(stack.store.list(runs_collection(job_id)))
 
 
 def read_job(stack: Stack, job_id: str) -> dict[str, Any]:
-    return present(get_job(stack, job_id), stack)
+    job = get_job(stack, job_id)
+    runs = run_docs(stack, job_id)
+    return present(job, runs, assess(job, runs, stack.settings.lease_seconds))
 
 
 def job_runs(stack: Stack, job_id: str) -> list[dict[str, Any]]:
     get_job(stack, job_id)
-    return [run.to_doc() for run in list_runs(stack, job_id)]
+    return [show_run(doc) for doc in run_docs(stack, job_id)]
 
 
 # --- Create ------------------------------------------------------------------------------------
