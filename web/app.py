@@ -4,10 +4,11 @@ embedded stack, or passed to the `etl_api` function (HTTPS with ID tokens) in pr
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, abort, render_template, request
 
 from etlwizard import api
 from etlwizard.config import Settings
+from etlwizard.payload import is_id
 from etlwizard.run.engine import handle_message
 from etlwizard.stack import Stack
 
@@ -72,6 +73,13 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None, pro
     @app.get("/jobs")
     def jobs_page() -> str:
         return render_template("jobs.html", page="jobs")
+
+    @app.get("/jobs/<job_id>")
+    def job_page(job_id: str) -> str:
+        """A job's own page: a shell its script fills from the API (the wizard never reads the store)."""
+        if not is_id(job_id):
+            abort(404)
+        return render_template("job.html", page="jobs", job_id=job_id)
 
     @app.get("/connections")
     def connections_page() -> str:

@@ -85,6 +85,7 @@ def test_transactional_job_through_the_wizard(page, server, pg_connection, datas
 
     row.get_by_role("button", name="Run now Orders from the shop").click()
     expect(row.locator(".last-run")).to_contain_text("succeeded, 1 rows")  # only modified_at >= 2024-01-02
+    row.get_by_role("link", name="Orders from the shop").click()  # the run history is on the job's own page
     expect(page.locator("#runs-table tbody tr")).to_have_count(1)
     expect(page.locator("#runs-table tbody tr").first).to_contain_text("succeeded")
     expect(page.locator("#history-chart rect.bar")).to_have_count(1)

@@ -1,26 +1,70 @@
-// The jobs page: every job with its last and next run, the actions, and a job's run history.
+// The jobs page: a page of jobs at a time as GET /api/etl/jobs/ serves them (search, filters by state
+// and health, sort), each with its health, last and next run and the actions; its name opens the
+// job's own page (job.js) with the run history.
 import { api } from "./api.js";
-import { connectionLabel, fetchConnections } from "./connection-list.js";
-import { $, $$, el, formatBytes, when } from "./dom.js";
+import { fetchConnections } from "./connection-list.js";
+import { $, $$, debounce, el, healthBadge, when } from "./dom.js";
 import { showError } from "./errors.js";
-import { describeSchedule, scheduleFrom } from "./schedule.js";
+import { actionButtons, useJobActions } from "./job-actions.js";
+import { describeSchedule } from "./schedule.js";
 
-let jobs = [];
+const PAGE_SIZE = 50;
+const SORTS = { name: "name", health: "health", last_run: "last run" };
+
+// What is asked: kept in the address (?q=&state=&health=&sort=), so a reload or a shared link shows
+// the same list. Pages: the token of each page seen so far (the API's tokens only go forward).
+const query = { q: "", state: "", health: "", sort: "name" };
+let tokens = [null];
+let pageIndex = 0;
+let listing = { jobs: [], total: 0, next_page_token: null };
 let connections = [];
-let historyJob = null;
 let refreshTimer = null;
 let watchUntil = 0;  // after Run now, refresh quickly until the run shows up
+let asked = 0;  // answers to an older question than the last are dropped
+const highlighted = location.hash.startsWith("#job-") ? location.hash.slice(5) : null;  // the wizard's link
+
+function readAddress() {
+  const params = new URLSearchParams(location.search);
+  for (const name of Object.keys(query)) if (params.get(name)) query[name] = params.get(name);
+  $("#job-search").value = query.q;
+  $("#job-state").value = query.state;
+  $("#job-health").value = query.health;
+}
+
+function writeAddress() {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) if (value && !(name === "sort" && value === "name")) params.set(name, value);
+  const search = params.toString();
+  history.replaceState(null, "", `${location.pathname}${search ? `?${search}` : ""}${location.hash}`);
+}
 
 async function loadJobs() {
+  const mine = ++asked;
+  const params = new URLSearchParams({ page_size: PAGE_SIZE, sort: query.sort });
+  for (const name of ["q", "state", "health"]) if (query[name].trim()) params.set(name, query[name].trim());
+  if (tokens[pageIndex]) params.set("page_token", tokens[pageIndex]);
+  let answer;
   try {
-    [{ jobs }, connections] = await Promise.all([api("/api/etl/jobs/"), fetchConnections()]);
+    [answer, connections] = await Promise.all([api(`/api/etl/jobs/?${params}`), fetchConnections()]);
   } catch (e) {
+    if (mine !== asked) return;
+    if (e.field === "page_token") return firstPage();  // the list moved on: start it again
     showError($("#jobs-status"), e);
+    scheduleRefresh();
     return;
   }
+  if (mine !== asked) return;
+  if (!answer.jobs.length && pageIndex > 0) return firstPage();  // its jobs went (deleted, or filtered out)
+  listing = answer;
+  tokens = tokens.slice(0, pageIndex + 1).concat(answer.next_page_token ? [answer.next_page_token] : []);
   renderJobs();
-  if (historyJob) await loadHistory(historyJob);
   scheduleRefresh();
+}
+
+function firstPage() {
+  tokens = [null];
+  pageIndex = 0;
+  return loadJobs();
 }
 
 function connectionName(id) {
@@ -36,194 +80,87 @@ function lastRun(job) {
 }
 
 function renderJobs() {
-  $("#no-jobs").hidden = jobs.length > 0;
+  const { jobs, total } = listing;
+  const filtered = Boolean(query.q.trim() || query.state || query.health);
+  $("#no-jobs").hidden = total > 0 || filtered;
   $("#jobs-table").hidden = jobs.length === 0;
-  $("#jobs-table tbody").replaceChildren(...jobs.map((job) => {
-    const paused = job.state === "paused";
-    const act = (label, handler, cls) => el("button", { type: "button", class: cls, "data-action": label.toLowerCase(),
-      "aria-label": `${label} ${job.name}`, onclick: () => handler(job), text: label });
-    return el("tr", { id: `job-${job.id}`, "data-job": job.name },
-      el("th", { scope: "row" }, el("button", { type: "button", class: "link", onclick: () => loadHistory(job.id),
-        "aria-label": `Run history of ${job.name}`, text: job.name })),
-      el("td", { text: `${connectionName(job.connection_id)}: ${job.schema_name}.${job.table_name}` }),
-      el("td", { text: `${job.destination.dataset}.${job.destination.table}` }),
-      el("td", { text: job.load_type === "transactional" ? `transactional (${job.timestamp_column})` : "catalog" }),
-      el("td", { text: describeSchedule(job) }),
-      el("td", { class: `state ${job.state}`, text: job.state }),
-      el("td", { class: "last-run", text: lastRun(job) }),
-      el("td", { text: job.next_runs.length ? when(job.next_runs[0]) : "—" }),
-      el("td", { class: "actions" }, act("Run now", runNow), act("Edit", openEdit), act("Reconnect", openReconnect),
-        paused ? act("Resume", (j) => setState(j, "resume")) : act("Pause", (j) => setState(j, "pause")),
-        act("Delete", openDelete, "danger")));
-  }));
+  const first = pageIndex * PAGE_SIZE + 1;
+  const plural = total === 1 ? "job" : "jobs";
+  $("#jobs-count").textContent = total === 0 ? (filtered ? "No jobs match." : "")
+    : total === jobs.length ? `${total} ${plural}${filtered ? (total === 1 ? " matches" : " match") : ""}.`
+      : `Jobs ${first} to ${first + jobs.length - 1} of ${total}${filtered ? " matching" : ""}.`;
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  $("#jobs-pages").hidden = pages === 1 && pageIndex === 0;
+  $("#page-position").textContent = `Page ${pageIndex + 1} of ${pages}`;
+  $("#page-previous").disabled = pageIndex === 0;
+  $("#page-next").disabled = !listing.next_page_token;
+  renderSortHeaders();
+  $("#jobs-table tbody").replaceChildren(...jobs.map((job) => el("tr", {
+    id: `job-${job.id}`, "data-job": job.name, class: job.id === highlighted ? "highlight" : null },
+  el("th", { scope: "row" }, el("a", { href: `/jobs/${job.id}`, text: job.name })),
+  el("td", { text: `${connectionName(job.connection_id)}: ${job.schema_name}.${job.table_name}` }),
+  el("td", { text: `${job.destination.dataset}.${job.destination.table}` }),
+  el("td", { text: job.load_type === "transactional" ? `transactional (${job.timestamp_column})` : "catalog" }),
+  el("td", { text: describeSchedule(job) }),
+  el("td", { class: `state ${job.state}`, text: job.state }),
+  el("td", { class: "health-cell" }, healthBadge(job.health)),
+  el("td", { class: "last-run", text: lastRun(job) }),
+  el("td", { text: job.next_runs.length ? when(job.next_runs[0]) : "—" }),
+  el("td", { class: "actions" }, ...actionButtons(job)))));
+}
+
+// Sortable columns: a button in the header, its state in aria-sort (ascending first, then descending).
+function renderSortHeaders() {
+  for (const th of $$("#jobs-table th[data-sort]")) {
+    const field = th.dataset.sort;
+    const current = query.sort.replace(/^-/, "") === field ? (query.sort.startsWith("-") ? "descending" : "ascending") : null;
+    if (current) th.setAttribute("aria-sort", current); else th.removeAttribute("aria-sort");
+    const label = th.dataset.label || (th.dataset.label = th.textContent);
+    th.replaceChildren(el("button", { type: "button", class: "sort",
+      "aria-label": `Sort by ${SORTS[field]}${current === "ascending" ? ", descending" : ""}`,
+      onclick: () => sortBy(current === "ascending" ? `-${field}` : field) },
+    label, el("span", { class: "sort-mark", "aria-hidden": "true", text: current === "ascending" ? " ▲" : current ? " ▼" : "" })));
+  }
+}
+
+function sortBy(sort) {
+  query.sort = sort;
+  writeAddress();
+  firstPage();
 }
 
 function scheduleRefresh() {
   clearTimeout(refreshTimer);
-  const running = jobs.some((j) => j.last_run && j.last_run.status === "running");
+  const running = listing.jobs.some((j) => j.last_run && j.last_run.status === "running");
   refreshTimer = setTimeout(loadJobs, running || Date.now() < watchUntil ? 1500 : 10000);
 }
 
-async function act(promise, message) {
-  $("#jobs-status").textContent = "Working…";
-  try {
-    await promise;
-    $("#jobs-status").textContent = message;
-  } catch (e) {
-    showError($("#jobs-status"), e);
-  }
-  await loadJobs();
-}
+// ---- finding jobs ------------------------------------------------------------------------------
 
-function runNow(job) {
-  historyJob = job.id;
-  watchUntil = Date.now() + 30000;
-  return act(api(`/api/etl/jobs/${job.id}/run/`, { method: "POST", body: {} }), `Run of ${job.name} started.`);
-}
-
-function setState(job, action) {
-  return act(api(`/api/etl/jobs/${job.id}/${action}/`, { method: "POST", body: {} }),
-    `${job.name} ${action === "pause" ? "paused" : "resumed"}.`);
-}
-
-// ---- history ----------------------------------------------------------------------------------
-
-async function loadHistory(jobId) {
-  historyJob = jobId;
-  const job = jobs.find((j) => j.id === jobId);
-  if (!job) { $("#history").hidden = true; return; }
-  let runs;
-  try {
-    ({ runs } = await api(`/api/etl/jobs/${jobId}/runs/`));
-  } catch (e) {
-    showError($("#jobs-status"), e);  // caught here so the page keeps refreshing
-    return;
-  }
-  $("#history").hidden = false;
-  $("#history-title").textContent = `Run history: ${job.name}`;
-  $("#runs-table tbody").replaceChildren(...runs.map((r) => el("tr", { class: r.status },
-    el("td", { text: when(r.started_at) }), el("td", { text: r.trigger }), el("td", { text: r.status }),
-    el("td", { class: "num", text: r.rows.toLocaleString() }), el("td", { class: "num", text: formatBytes(r.bytes) }),
-    el("td", { class: "num", text: r.duration_seconds === null ? "…" : `${r.duration_seconds.toFixed(1)} s` }),
-    el("td", { text: r.window ? `${r.window.lower || "start"} → ${r.window.upper}` : "whole table" }),
-    el("td", { text: r.error || "" }))));
-  drawChart([...runs].reverse().filter((r) => r.status !== "skipped"));
-}
-
-function drawChart(runs) {
-  const svg = $("#history-chart");
-  const ns = "http://www.w3.org/2000/svg";
-  const node = (tag, attrs, text) => {
-    const n = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
-    if (text) n.textContent = text;
-    return n;
-  };
-  const width = 640, height = 180, pad = 30;
-  svg.replaceChildren();
-  if (!runs.length) { svg.append(node("text", { x: pad, y: height / 2 }, "No runs yet.")); return; }
-  const maxRows = Math.max(1, ...runs.map((r) => r.rows));
-  const maxSeconds = Math.max(0.001, ...runs.map((r) => r.duration_seconds || 0));
-  const step = (width - 2 * pad) / runs.length;
-  runs.forEach((r, i) => {
-    const h = ((height - 2 * pad) * r.rows) / maxRows;
-    const bar = node("rect", { x: pad + i * step + 2, y: height - pad - h, width: Math.max(2, step - 4), height: h,
-      class: `bar ${r.status}` });
-    bar.append(node("title", {}, `${when(r.started_at)}: ${r.rows} rows, ${r.duration_seconds} s, ${r.status}`));
-    svg.append(bar);
+const search = debounce(() => {
+  query.q = $("#job-search").value;
+  writeAddress();
+  firstPage();
+}, 250);
+$("#job-search").addEventListener("input", search);
+$("#jobs-filter").addEventListener("submit", (event) => { event.preventDefault(); search.now(); });
+for (const [id, name] of [["#job-state", "state"], ["#job-health", "health"]]) {
+  $(id).addEventListener("change", () => {
+    query[name] = $(id).value;
+    writeAddress();
+    firstPage();
   });
-  const points = runs.map((r, i) => `${pad + i * step + step / 2},${height - pad - ((height - 2 * pad) * (r.duration_seconds || 0)) / maxSeconds}`);
-  svg.append(node("polyline", { points: points.join(" "), class: "duration" }));
-  svg.append(node("text", { x: 4, y: pad - 8 }, `${maxRows.toLocaleString()} rows`));
-  svg.append(node("text", { x: width - 4, y: pad - 8, "text-anchor": "end" }, `${maxSeconds.toFixed(1)} s`));
 }
-
-// ---- edit, reconnect, delete ------------------------------------------------------------------
-
-let editing = null;
-
-async function openEdit(job) {
-  editing = job;
-  const s = job.schedule;
-  $("#edit-type").value = s.type;
-  $("#edit-minute").value = s.type === "hourly" ? (s.time || "0").split(":").pop() : "0";
-  $("#edit-time").value = s.time && s.time.includes(":") ? s.time : "02:00";
-  $("#edit-dow").value = s.day_of_week || "mon";
-  $("#edit-dom").value = s.day_of_month || 1;
-  $("#edit-cron").value = s.cron || "";
-  $("#edit-tz").value = s.timezone || "UTC";
-  $("#edit-error").replaceChildren();
-  $("#edit-columns").replaceChildren(el("p", { text: "Reading the source's columns…" }));
-  $("#edit-dialog").showModal();
-  try {
-    const p = await api(`/api/connections/${job.connection_id}/fetch-table-preview/`,
-      { method: "POST", body: { schema_name: job.schema_name, table_name: job.table_name } });
-    $("#edit-columns").replaceChildren(...p.columns.map((c, i) => el("div", { class: "choice" },
-      el("input", { type: "checkbox", id: `edit-col-${i}`, value: c.name, checked: job.selected_columns.includes(c.name) }),
-      el("label", { for: `edit-col-${i}`, text: `${c.name} (${c.bigquery_type})` }))));
-  } catch (e) {
-    $("#edit-columns").replaceChildren();
-    showError($("#edit-error"), e);
-  }
-}
-
-$("#edit-save").addEventListener("click", async () => {
-  const body = { schedule: scheduleFrom($("#edit-schedule")) };
-  const columns = $$("#edit-columns input:checked").map((i) => i.value);
-  if (columns.length) body.selected_columns = columns;
-  try {
-    await api(`/api/etl/jobs/${editing.id}/`, { method: "PATCH", body });
-    $("#edit-dialog").close();
-    $("#jobs-status").textContent = `${editing.name} saved.`;
-    await loadJobs();
-  } catch (e) {
-    showError($("#edit-error"), e);
-  }
+$("#page-previous").addEventListener("click", () => { pageIndex = Math.max(0, pageIndex - 1); loadJobs(); });
+$("#page-next").addEventListener("click", () => {
+  if (tokens[pageIndex + 1]) { pageIndex += 1; loadJobs(); }
 });
 
-let reconnecting = null;
-
-function openReconnect(job) {
-  reconnecting = job;
-  $("#reconnect-connection").replaceChildren(...connections.map((c) => el("option", { value: c.id, text: connectionLabel(c) })));
-  $("#reconnect-connection").value = job.connection_id;
-  $("#reconnect-schema").value = job.schema_name;
-  $("#reconnect-table").value = job.table_name;
-  $("#reconnect-error").replaceChildren();
-  $("#reconnect-dialog").showModal();
-}
-
-$("#reconnect-save").addEventListener("click", async () => {
-  try {
-    await api(`/api/etl/jobs/${reconnecting.id}/reconnect/`, { method: "POST", body: {
-      connection_id: $("#reconnect-connection").value, schema_name: $("#reconnect-schema").value.trim(),
-      table_name: $("#reconnect-table").value.trim() } });
-    $("#reconnect-dialog").close();
-    $("#jobs-status").textContent = `${reconnecting.name} reconnected; its destination and watermark are kept.`;
-    await loadJobs();
-  } catch (e) {
-    showError($("#reconnect-error"), e);
-  }
+useJobActions({
+  status: $("#jobs-status"),
+  reload: loadJobs,
+  afterRun: () => { watchUntil = Date.now() + 30000; },
 });
 
-let deleting = null;
-
-function openDelete(job) {
-  deleting = job;
-  $("#delete-text").textContent = `Delete “${job.name}”? Its schedule and run history go. The table `
-    + `${job.destination.dataset}.${job.destination.table} and its rows are kept unless you tick the box.`;
-  $("#delete-drop-table").checked = false;
-  $("#delete-dialog").showModal();
-}
-
-$("#delete-confirm").addEventListener("click", async () => {
-  const drop = $("#delete-drop-table").checked;
-  $("#delete-dialog").close();
-  if (historyJob === deleting.id) { historyJob = null; $("#history").hidden = true; }
-  await act(api(`/api/etl/jobs/${deleting.id}/`, { method: "DELETE", body: { drop_table: drop } }),
-    `${deleting.name} deleted; the table was ${drop ? "dropped" : "kept"}.`);
-});
-
-const fromHash = location.hash.startsWith("#job-") ? location.hash.slice(5) : null;
-if (fromHash) historyJob = fromHash;
+readAddress();
 loadJobs();

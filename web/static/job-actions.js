@@ -1,0 +1,159 @@
+// The actions on one job, the same on the jobs list and on a job's own page: Run now, Edit,
+// Reconnect, Pause/Resume and Delete, with the dialogs of templates/job_dialogs.html.
+import { api } from "./api.js";
+import { connectionLabel, fetchConnections } from "./connection-list.js";
+import { $, $$, el } from "./dom.js";
+import { showError } from "./errors.js";
+import { scheduleFrom } from "./schedule.js";
+
+// What the page around the actions does: where it says what happened, how it shows the change,
+// what it does once a run was asked for, and after a job is deleted (default: say so, reload).
+const page = {
+  status: null,
+  reload: async () => {},
+  afterRun: () => {},
+  afterDelete: null,
+};
+
+export function useJobActions(options) {
+  Object.assign(page, options);
+}
+
+// The action buttons of a job; each names its job for a screen reader ("Run now Orders").
+export function actionButtons(job) {
+  const button = (label, handler, cls) => el("button", { type: "button", class: cls, "data-action": label.toLowerCase(),
+    "aria-label": `${label} ${job.name}`, onclick: () => handler(job), text: label });
+  return [button("Run now", runNow), button("Edit", openEdit), button("Reconnect", openReconnect),
+    job.state === "paused" ? button("Resume", (j) => setState(j, "resume")) : button("Pause", (j) => setState(j, "pause")),
+    button("Delete", openDelete, "danger")];
+}
+
+async function act(promise, message) {
+  page.status.textContent = "Working…";
+  try {
+    await promise;
+    page.status.textContent = message;
+  } catch (e) {
+    showError(page.status, e);
+  }
+  await page.reload();
+}
+
+function runNow(job) {
+  page.afterRun(job);
+  return act(api(`/api/etl/jobs/${job.id}/run/`, { method: "POST", body: {} }), `Run of ${job.name} started.`);
+}
+
+function setState(job, action) {
+  return act(api(`/api/etl/jobs/${job.id}/${action}/`, { method: "POST", body: {} }),
+    `${job.name} ${action === "pause" ? "paused" : "resumed"}.`);
+}
+
+// ---- edit ----------------------------------------------------------------------------------------
+
+let editing = null;
+
+async function openEdit(job) {
+  editing = job;
+  const s = job.schedule;
+  $("#edit-type").value = s.type;
+  $("#edit-minute").value = s.type === "hourly" ? (s.time || "0").split(":").pop() : "0";
+  $("#edit-time").value = s.time && s.time.includes(":") ? s.time : "02:00";
+  $("#edit-dow").value = s.day_of_week || "mon";
+  $("#edit-dom").value = s.day_of_month || 1;
+  $("#edit-cron").value = s.cron || "";
+  $("#edit-tz").value = s.timezone || "UTC";
+  $("#edit-error").replaceChildren();
+  $("#edit-columns").replaceChildren(el("p", { text: "Reading the source's columns…" }));
+  $("#edit-dialog").showModal();
+  try {
+    const p = await api(`/api/connections/${job.connection_id}/fetch-table-preview/`,
+      { method: "POST", body: { schema_name: job.schema_name, table_name: job.table_name } });
+    $("#edit-columns").replaceChildren(...p.columns.map((c, i) => el("div", { class: "choice" },
+      el("input", { type: "checkbox", id: `edit-col-${i}`, value: c.name, checked: job.selected_columns.includes(c.name) }),
+      el("label", { for: `edit-col-${i}`, text: `${c.name} (${c.bigquery_type})` }))));
+  } catch (e) {
+    $("#edit-columns").replaceChildren();
+    showError($("#edit-error"), e);
+  }
+}
+
+$("#edit-save").addEventListener("click", async () => {
+  const body = { schedule: scheduleFrom($("#edit-schedule")) };
+  const columns = $$("#edit-columns input:checked").map((i) => i.value);
+  if (columns.length) body.selected_columns = columns;
+  try {
+    await api(`/api/etl/jobs/${editing.id}/`, { method: "PATCH", body });
+    $("#edit-dialog").close();
+    page.status.textContent = `${editing.name} saved.`;
+    await page.reload();
+  } catch (e) {
+    showError($("#edit-error"), e);
+  }
+});
+
+// ---- reconnect -----------------------------------------------------------------------------------
+
+let reconnecting = null;
+
+async function openReconnect(job) {
+  reconnecting = job;
+  let connections;
+  try {
+    connections = await fetchConnections();
+  } catch (e) {
+    showError(page.status, e);
+    return;
+  }
+  $("#reconnect-connection").replaceChildren(...connections.map((c) => el("option", { value: c.id, text: connectionLabel(c) })));
+  $("#reconnect-connection").value = job.connection_id;
+  $("#reconnect-schema").value = job.schema_name;
+  $("#reconnect-table").value = job.table_name;
+  $("#reconnect-error").replaceChildren();
+  $("#reconnect-dialog").showModal();
+}
+
+$("#reconnect-save").addEventListener("click", async () => {
+  try {
+    await api(`/api/etl/jobs/${reconnecting.id}/reconnect/`, { method: "POST", body: {
+      connection_id: $("#reconnect-connection").value, schema_name: $("#reconnect-schema").value.trim(),
+      table_name: $("#reconnect-table").value.trim() } });
+    $("#reconnect-dialog").close();
+    page.status.textContent = `${reconnecting.name} reconnected; its destination and watermark are kept.`;
+    await page.reload();
+  } catch (e) {
+    showError($("#reconnect-error"), e);
+  }
+});
+
+// ---- delete --------------------------------------------------------------------------------------
+
+let deleting = null;
+
+function openDelete(job) {
+  deleting = job;
+  $("#delete-text").textContent = `Delete “${job.name}”? Its schedule and run history go. The table `
+    + `${job.destination.dataset}.${job.destination.table} and its rows are kept unless you tick the box.`;
+  $("#delete-drop-table").checked = false;
+  $("#delete-dialog").showModal();
+}
+
+$("#delete-confirm").addEventListener("click", async () => {
+  const job = deleting;
+  const drop = $("#delete-drop-table").checked;
+  $("#delete-dialog").close();
+  const message = `${job.name} deleted; the table was ${drop ? "dropped" : "kept"}.`;
+  const deleted = api(`/api/etl/jobs/${job.id}/`, { method: "DELETE", body: { drop_table: drop } });
+  if (!page.afterDelete) {
+    await act(deleted, message);
+    return;
+  }
+  page.status.textContent = "Working…";
+  try {
+    await deleted;
+  } catch (e) {
+    showError(page.status, e);
+    return;
+  }
+  page.afterDelete(job, message);
+});
