@@ -93,8 +93,8 @@ class SshTunnel:
                 key = self._client_key()
                 loop = self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(target=loop.run_forever, name=f"ssh-tunnel {self.bastion}", daemon=True)
-                self._thread.start()
                 try:
+                    self._thread.start()
                     self._local_port = asyncio.run_coroutine_threadsafe(self._open(key), loop).result()
                 except BaseException:
                     self._shut_down()
@@ -208,11 +208,16 @@ class SshTunnel:
         loop, thread = self._loop, self._thread
         assert loop is not None and thread is not None
         try:
-            asyncio.run_coroutine_threadsafe(self._close(), loop).result()
+            if thread.is_alive():  # bounded: a loop that stopped answering must not hold the caller
+                asyncio.run_coroutine_threadsafe(self._close(), loop).result(self._timeout + 1)
+        except TimeoutError:
+            log.warning("SSH tunnel to %s through %s did not close in time", self.target, self.bastion)
         finally:
             loop.call_soon_threadsafe(loop.stop)
-            thread.join()
-            _finish(loop)
+            if thread.ident is not None:  # started
+                thread.join(self._timeout + 1)
+            if not thread.is_alive():
+                _finish(loop)
             self._loop = self._thread = self._connection = self._listener = self._local_port = None
 
 
