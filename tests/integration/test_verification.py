@@ -3,11 +3,13 @@ and repair puts it right (run/verify.py): a row deleted there, a row added there
 changed there; for a transactional job by the cursor's day, for a catalog job by key hash."""
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pymysql
 import pytest
 
+from etlwizard.job import COLLECTION, Job
 from etlwizard.run.verify import repair, verify
 from tests.integration.loading import destination, make_job, run
 
@@ -141,3 +143,46 @@ def test_mariadb_matches_and_a_tampered_day_is_repaired(client, stack, maria, my
     assert {m.bucket for m in found.mismatched} == {"2024-05-01", "2024-05-02"}
     assert repair(stack, job["id"], found).status == "matched"
     assert ("changed",) not in [(r["note"],) for r in destination(client, dataset)]
+
+
+def checking(stack, job_id, **checks):
+    """The job's checks as the API sets them (job.Checks)."""
+    found = Job.from_doc(stack.store.get(COLLECTION, job_id))
+    stack.store.put(COLLECTION, job_id, replace(found, checks=replace(found.checks, **checks)).to_doc())
+
+
+def runs(client, job_id):
+    response = client.get(f"/api/etl/jobs/{job_id}/runs/")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["runs"]
+
+
+def test_each_run_is_verified_and_a_mismatch_repaired_when_asked(client, stack, pg, events, pg_sql, dataset):
+    job = make_job(client, pg, events, dataset, primary_key=["id"])
+    run(stack, job["id"])
+    (first,) = runs(client, job["id"])
+    assert first["verification"]["status"] == "matched" and first["verification"]["rows"] == 300
+
+    watermark = Job.from_doc(stack.store.get(COLLECTION, job["id"])).watermark
+    pg_sql(f"INSERT INTO {events} VALUES (301, 'late', 1, '{watermark}')")  # the next window's first row
+    bq(stack, job, "DELETE FROM {t} WHERE id = 5")  # outside the next window: not seen by its check
+    run(stack, job["id"])
+    latest = runs(client, job["id"])[0]
+    assert latest["rows"] == 1 and latest["verification"]["status"] == "matched"
+
+    assert verify(stack, job["id"]).status == "mismatched"  # all history finds it
+    checking(stack, job["id"], repair=True)
+    watermark = Job.from_doc(stack.store.get(COLLECTION, job["id"])).watermark
+    pg_sql(f"INSERT INTO {events} VALUES (302, 'later', 1, '{watermark}')")
+    bq(  # a stray row in the window the next run loads, as if written behind the product's back
+        stack,
+        job,
+        "INSERT INTO {t} (id, note, amount, updated_at, _etl_source_id, _etl_run_id, _etl_loaded_at) "
+        f"VALUES (9999, 'stray', 1, TIMESTAMP '{watermark}', '{job['source_id']}', 'x', CURRENT_TIMESTAMP())",
+    )
+    run(stack, job["id"])
+    latest = runs(client, job["id"])[0]
+    assert latest["verification"]["status"] == "mismatched"
+    assert [m["destination_rows"] - m["source_rows"] for m in latest["verification"]["mismatched"]] == [1]
+    assert latest["verification"]["repaired"]["status"] == "matched"
+    assert 9999 not in [r["id"] for r in destination(client, dataset)]

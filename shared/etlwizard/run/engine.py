@@ -18,6 +18,7 @@ from ..jobs import get_job
 from ..logs import FAILED_RUN_EVENT, fields, run_context
 from ..stack import Stack
 from . import lease
+from .aftercare import after_run
 from .chunks import fan_out, plan_chunks, resume, run_chunk
 from .commit import commit, staging_name
 from .heartbeat import heartbeat, stopped
@@ -107,9 +108,9 @@ def _finished(stack: Stack, job_id: str, run: Run) -> Run:
         run.duration_seconds,
         extra=fields(event="run_succeeded", rows=run.rows, bytes=run.bytes, duration_seconds=run.duration_seconds),
     )
-    if alerts.succeeded(stack, job_id, run) is not None:
-        return get_run(stack, job_id, run.id) or run  # with the alert it recorded
-    return run
+    after_run(stack, job_id, run)
+    alerts.succeeded(stack, job_id, run)
+    return get_run(stack, job_id, run.id) or run  # with what the checks and alerts recorded
 
 
 def _stopped(stack: Stack, job_id: str, run_id: str, error: Exception) -> None:

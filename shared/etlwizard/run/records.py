@@ -33,6 +33,12 @@ def change_run(stack: Stack, job_id: str, run_id: str, change: Callable[[Run], R
     return Run.from_doc(changed)
 
 
+def annotate_run(stack: Stack, job_id: str, run_id: str, **extras: Any) -> None:
+    """Fields of other parts of the product on a run's document (aftercare.py's verification and
+    deleted rows), set atomically beside what the run wrote."""
+    stack.store.transact(runs_collection(job_id), run_id, lambda doc: None if doc is None else {**doc, **extras})
+
+
 _RUN_FIELDS = frozenset(f.name for f in fields(Run))  # Run.to_doc's keys
 
 

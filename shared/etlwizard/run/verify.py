@@ -175,9 +175,9 @@ def repair(
         return found
     job = get_job(stack, job_id)
     if job.load_type is not LoadType.TRANSACTIONAL:
-        from .engine import run_job  # the engine calls verification after a run
+        from .engine import run_job  # the engine verifies after a run
 
-        run_job(stack, job_id, "repair")
+        run_job(stack, job_id, "repair")  # aftercare.REPAIR_TRIGGER: it repairs nothing more
         return verify(stack, job_id)
     repair_id = "repair" + uuid.uuid4().hex[:8]
     if lease.acquire(stack, job_id, repair_id) is None:
