@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import connections, job_checks, job_listing, jobs, preview, scheduling
+from . import connections, job_checks, job_listing, jobs, on_demand, preview, scheduling
 from .errors import EtlError, InvalidInput, NotFound, TooLarge
 from .payload import is_id
 from .stack import Stack
@@ -215,6 +215,16 @@ def resume_job(job_id: str) -> Answer:
 @bp.post("/etl/jobs/<job_id>/reconnect/")
 def reconnect_job(job_id: str) -> Answer:
     return ok(job=jobs.reconnect_job(stack(), job_id, body()))
+
+
+@bp.post("/etl/jobs/<job_id>/verify/")
+def verify_job(job_id: str) -> Answer:
+    return ok(**on_demand.verify_job(stack(), job_id, body()))
+
+
+@bp.post("/etl/jobs/<job_id>/sweep/")
+def sweep_job(job_id: str) -> Answer:
+    return ok(**on_demand.sweep_job(stack(), job_id, body()))
 
 
 def mount(app: Flask, stack: Stack) -> None:

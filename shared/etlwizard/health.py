@@ -10,8 +10,16 @@ fields other parts add to a run (`verification`) count whether or not `Run` know
             failure of the current streak. Skipped and interrupted runs (a process shut down: Pub/Sub
             redelivers) neither start nor end a streak, and a run in progress does not end it;
 - mismatch: the newest verification that could compare (matched or mismatched; not one that failed
-            or was skipped) found mismatched buckets;
+            or was skipped) found mismatched buckets, and no repair of them since matched (a
+            verification's `repaired` result, when it has one, is its final word);
 - ok:       none of these (a job that never ran too).
+
+Verification and the deleted-row sweep on demand (on_demand.py) are runs of their own in the history,
+with the triggers in CHECK_TRIGGERS. They load nothing, so they are not load runs: they neither end
+nor start a failing streak (a verification that could not reach the source says so in its result,
+and a succeeded one does not mean the loads work again), do not hide a stuck job's skipped triggers,
+and are not the job's last run (`loads`). Their verification counts like any other: the newest
+verdict is the job's, whichever run holds it.
 """
 
 from collections.abc import Callable, Sequence
@@ -42,6 +50,7 @@ class Health(StrEnum):
 _FAILED = {RunStatus.FAILED.value, RunStatus.ABANDONED.value}
 _ENDS_A_STREAK = {RunStatus.SUCCEEDED.value}
 _VERDICTS = {"matched", "mismatched"}  # a verification that failed or was skipped says neither
+CHECK_TRIGGERS = frozenset({"verify", "sweep"})  # runs that check a job's rows and load none
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,13 @@ def assess(job: Job, runs: Sequence[Document], lease_seconds: int) -> JobHealth:
     """The job's health from its runs' documents, newest first (as records.list_runs orders them)."""
     if job.state is JobState.PAUSED:
         return JobHealth(Health.PAUSED, reason="Paused: no scheduled runs.")
-    return _stuck(job, runs, lease_seconds) or _failing(runs) or _mismatch(runs) or JobHealth(Health.OK)
+    loaded = loads(runs)
+    return _stuck(job, loaded, lease_seconds) or _failing(loaded) or _mismatch(runs) or JobHealth(Health.OK)
+
+
+def loads(runs: Sequence[Document]) -> list[Document]:
+    """The runs that load (or tried to, or were skipped trying), in their order: not the checks."""
+    return [r for r in runs if r.get("trigger") not in CHECK_TRIGGERS]
 
 
 def newest_first(runs: Sequence[Document]) -> list[Document]:
@@ -114,13 +129,10 @@ def _failing(runs: Sequence[Document]) -> JobHealth | None:
 
 
 def _mismatch(runs: Sequence[Document]) -> JobHealth | None:
-    verified = [
-        r for r in runs if isinstance(r.get("verification"), dict) and r["verification"].get("status") in _VERDICTS
-    ]
-    if not verified:
+    verdicts = [(run, found) for run in runs if (found := verdict(run)) is not None]
+    if not verdicts:
         return None
-    latest = max(verified, key=_verified_at)
-    result = latest["verification"]
+    latest, result = max(verdicts, key=lambda pair: _verified_at(pair[0], pair[1]))
     if result["status"] != "mismatched":
         return None
     mismatched = result.get("mismatched")
@@ -130,13 +142,25 @@ def _mismatch(runs: Sequence[Document]) -> JobHealth | None:
     what = f"{count}{of} buckets differ" if count is not None else "buckets differ"
     return JobHealth(
         Health.MISMATCH,
-        _verified_at(latest),
+        _verified_at(latest, result),
         f"The last verification (run {latest['id']}) found the destination differs from the source: {what}.",
     )
 
 
-def _verified_at(run: Document) -> datetime:
-    checked = run["verification"].get("checked_at")
+def verdict(run: Document) -> dict[str, Any] | None:
+    """A run's last verification that compared (matched or mismatched): the repair's, when the run
+    repaired what it found, else its own; None when it has none."""
+    found = run.get("verification")
+    if not isinstance(found, dict):
+        return None
+    repaired = found.get("repaired")
+    if isinstance(repaired, dict) and repaired.get("status") in _VERDICTS:
+        return repaired
+    return found if found.get("status") in _VERDICTS else None
+
+
+def _verified_at(run: Document, result: dict[str, Any]) -> datetime:
+    checked = result.get("checked_at")
     try:
         return _when(checked) if isinstance(checked, str) else _when(run["started_at"])
     except ValueError:

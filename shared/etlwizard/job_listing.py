@@ -2,8 +2,8 @@
 
 - `q` finds jobs whose name, source (connection name, schema.table) or destination (dataset.table)
   contains every word of it, ignoring case; `state` (active | paused) and `health` (health.py) filter;
-  `sort` is created (the default: oldest first, as the list always was), name, last_run or health,
-  with a leading `-` for descending.
+  `sort` is created (the default: oldest first, as the list always was), name, last_run (the newest
+  run that loads: health.loads) or health, with a leading `-` for descending.
 - Without `page_size` or `page_token` the answer is every matching job: clients written before
   pagination (the CLI matches jobs by name over the whole list) stay correct. With either, one page of
   `page_size` jobs (default 50, at most 200) and a `next_page_token` for the next (null on the last).
@@ -28,7 +28,7 @@ from typing import Any
 
 from .connections import list_connections
 from .errors import InvalidInput
-from .health import Health, JobHealth, assess, newest_first, started_at
+from .health import Health, JobHealth, assess, loads, newest_first, started_at
 from .job import COLLECTION, Job, JobState, runs_collection
 from .jobs import next_three, present
 from .payload import check_text
@@ -202,7 +202,8 @@ def _sort_key(sort: str, runs: Mapping[str, list[Document]], health: Mapping[str
     if sort == "last_run":
 
         def last_run(job: Job) -> Key:
-            latest = runs[job.id][0] if runs[job.id] else None
+            loaded = loads(runs[job.id])  # a verification on demand is not a run of the job's loads
+            latest = loaded[0] if loaded else None
             if latest is None:
                 return [0, 0.0, job.id]  # never ran: before every job that did
             return [1, started_at(latest).timestamp(), job.id]

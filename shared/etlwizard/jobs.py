@@ -2,7 +2,9 @@
 
 A job is one document in the job store (job.py); its runs are the sub-collection jobs/<id>/runs.
 Every change that touches the schedule goes through the stack's scheduler, and "Run now" publishes
-the same message Cloud Scheduler would.
+the same message Cloud Scheduler would. A job's checks (`checks`: verification, repair, rows deleted
+at the source) and its own alert channels (`alerts`: alerts.py) are set on create and edit; the
+checks on demand are on_demand.py's.
 """
 
 import logging
@@ -12,10 +14,21 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from . import alerts
 from .connections import get_connection, open_connection
-from .errors import NotFound, SchemaIncompatible
-from .health import JobHealth, assess, newest_first
-from .job import COLLECTION, Destination, DestinationMode, Job, JobState, LoadType, runs_collection
+from .errors import EtlError, InvalidInput, NotFound, SchemaIncompatible
+from .health import JobHealth, assess, loads, newest_first
+from .job import (
+    COLLECTION,
+    DELETED_ROWS,
+    Checks,
+    Destination,
+    DestinationMode,
+    Job,
+    JobState,
+    LoadType,
+    runs_collection,
+)
 from .job_checks import check_destination, check_keys, select_columns
 from .model import backfill_start, default_table_name, source_id
 from .payload import (
@@ -55,13 +68,15 @@ def present(
     upcoming: Callable[[Schedule], list[datetime]] = next_three,
 ) -> dict[str, Any]:
     """A job as the API shows it: with its cron and next three run times (`upcoming`: a list of many
-    jobs asks once per schedule); given its runs' documents (newest first) its last run, and given its
-    health (health.py) that too."""
+    jobs asks once per schedule); given its runs' documents (newest first) its last run (the newest
+    that loads: a verification on demand is not one), and given its health (health.py) that too.
+    Its `checks` and `alerts` as stored: a webhook by its host only (its URL is in the secret store)."""
     coming = upcoming(job.schedule) if job.state is JobState.ACTIVE else []
     shown = {k: v for k, v in job.to_doc().items() if k != "lease"}
     shown.update(cron=job.schedule.cron_expression(), next_runs=[t.isoformat() for t in coming])
     if runs is not None:
-        shown["last_run"] = show_run(runs[0]) if runs else None
+        loaded = loads(runs)
+        shown["last_run"] = show_run(loaded[0]) if loaded else None
     if health is not None:
         shown["health"] = health.to_dict()
     return shown
@@ -129,6 +144,8 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
         else [k for k in meta.primary_key if k in selected]
     )
     check_keys(meta, selected, load_type, cursor, primary_key)
+    checks = read_checks(body.get("checks"), Checks(), load_type, primary_key)
+    channels = alerts.read_channels(body.get("alerts"))
     table = check_table(_given(destination, "table", default_table_name(table_name)), "destination.table")
 
     report = None
@@ -171,14 +188,63 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
         watermark=None,
         created_at=now,
         updated_at=now,
+        checks=checks,
     )
     stack.store.put(COLLECTION, job.id, job.to_doc())
     stack.scheduler.upsert(job.id, schedule)
+    if not channels.empty:
+        job = alerts.apply_channels(stack, job.id, channels)
+    if job.marks_deleted:
+        _add_deleted_at(stack, job)
     log.info("created job %s (%s -> %s.%s)", job.id, job.source_id, dataset, table)
     out = present(job)
     if report is not None:
         out["compatibility"] = report.to_dict()
     return out
+
+
+CHECKS = ("verify", "repair", "deleted_rows", "sweep_every_run")
+CATALOG_DROPS_DELETED = (
+    "a catalog load already drops deleted rows: each run replaces this source's rows with the table as it "
+    "is now, so keep is the only choice"
+)
+
+
+def read_checks(value: object, current: Checks, load_type: LoadType, primary_key: list[str]) -> Checks:
+    """A request's `checks` object, {verify?, repair?, deleted_rows?, sweep_every_run?}, over the
+    job's `current` ones (a field left out keeps its value; null or no object keeps them all).
+    InvalidInput names the field: a deleted_rows of mark or remove needs a transactional job with a
+    primary key."""
+    if value is None:
+        return current
+    given = require_object(value, "checks")
+    unknown = sorted(set(given) - set(CHECKS))
+    if unknown:
+        raise InvalidInput(f"checks.{unknown[0]}", f"not a field of checks ({', '.join(CHECKS)})")
+    changes: dict[str, Any] = {}
+    for name in ("verify", "repair", "sweep_every_run"):
+        if name in given:
+            changes[name] = optional_bool(given, name, field=f"checks.{name}")
+    if "deleted_rows" in given:
+        changes["deleted_rows"] = require_choice(given, "deleted_rows", DELETED_ROWS, field="checks.deleted_rows")
+    checks = replace(current, **changes)
+    if checks.deleted_rows != "keep":
+        from .run.deletes import NO_KEY  # run/ reads jobs: imported when needed, not at load
+
+        if load_type is not LoadType.TRANSACTIONAL:
+            raise InvalidInput("checks.deleted_rows", CATALOG_DROPS_DELETED)
+        if not primary_key:
+            raise InvalidInput("checks.deleted_rows", NO_KEY)
+    return checks
+
+
+def _add_deleted_at(stack: Stack, job: Job) -> None:
+    """The column marking deleted rows, added now that they are marked: the next run's MERGE sets it
+    (the run adds it too if this fails, so a failure here is logged, not answered)."""
+    try:
+        stack.warehouse.add_deleted_at(job.destination.dataset, job.destination.table)
+    except EtlError as e:
+        log.warning("job %s: _etl_deleted_at not added to its table yet: %s", job.id, e.message)
 
 
 def _given(body: dict[str, Any], name: str, default: str) -> object:
@@ -190,21 +256,33 @@ def _given(body: dict[str, Any], name: str, default: str) -> object:
 # --- Actions -------------------------------------------------------------------------------------
 
 
-def _save(stack: Stack, job: Job) -> dict[str, Any]:
-    job = replace(job, updated_at=stack.clock())
-    stack.store.put(COLLECTION, job.id, job.to_doc())
-    return present(job)
+def _save(stack: Stack, job_id: str, **changes: Any) -> Job:
+    """Set these fields of the job in one transaction: what a run changed meanwhile (its lease, the
+    watermark, alerts claimed, the last sweep) stays as it is."""
+
+    def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if doc is None else replace(Job.from_doc(doc), **changes, updated_at=stack.clock()).to_doc()
+
+    changed = stack.store.transact(COLLECTION, job_id, change)
+    if changed is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return Job.from_doc(changed)
 
 
 def update_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
-    """PATCH: name, schedule, selected_columns (new columns are added to the destination table)."""
+    """PATCH: name, schedule, selected_columns (new columns are added to the destination table),
+    checks, alerts."""
     body = require_object(body)
     job = get_job(stack, job_id)
     # every field checked first: a request refused changes nothing
+    changes: dict[str, Any] = {}
     if "name" in body:
-        job = replace(job, name=require_text(body, "name", max_length=200))
+        changes["name"] = require_text(body, "name", max_length=200)
     if "schedule" in body:
-        job = replace(job, schedule=Schedule.from_payload(body["schedule"]))
+        changes["schedule"] = Schedule.from_payload(body["schedule"])
+    if "checks" in body:
+        changes["checks"] = read_checks(body["checks"], job.checks, job.load_type, job.primary_key)
+    channels = alerts.read_channels(body.get("alerts"))
     if "selected_columns" in body:
         selected = require_names(body, "selected_columns")
         with open_connection(stack, job.connection_id) as source:
@@ -212,10 +290,15 @@ def update_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
         columns = select_columns(meta, selected, "selected_columns")
         check_keys(meta, selected, job.load_type, job.timestamp_column, job.primary_key)
         stack.warehouse.add_columns(job.destination.dataset, job.destination.table, columns)
-        job = replace(job, selected_columns=selected, columns=columns)
+        changes.update(selected_columns=selected, columns=columns)
     if "schedule" in body:
-        stack.scheduler.upsert(job_id, job.schedule, paused=job.state is JobState.PAUSED)
-    return _save(stack, job)
+        stack.scheduler.upsert(job_id, changes["schedule"], paused=job.state is JobState.PAUSED)
+    saved = _save(stack, job_id, **changes)
+    if not channels.empty:
+        saved = alerts.apply_channels(stack, job_id, channels)
+    if saved.marks_deleted and not job.marks_deleted:
+        _add_deleted_at(stack, saved)
+    return present(saved)
 
 
 def reconnect_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
@@ -242,10 +325,15 @@ def reconnect_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
             "Schema incompatible",
             details=report.errors + [f"Column {c['name']} is not in the table." for c in report.can_alter],
         )
-    job = replace(
-        job, connection_id=connection.id, schema_name=meta.schema_name, table_name=meta.table_name, columns=columns
+    saved = _save(
+        stack,
+        job_id,
+        connection_id=connection.id,
+        schema_name=meta.schema_name,
+        table_name=meta.table_name,
+        columns=columns,
     )
-    return _save(stack, job) | {"compatibility": report.to_dict()}
+    return present(saved) | {"compatibility": report.to_dict()}
 
 
 def pause_job(stack: Stack, job_id: str) -> dict[str, Any]:
@@ -260,7 +348,7 @@ def _set_state(stack: Stack, job_id: str, state: JobState, tell_scheduler: Calla
     job = get_job(stack, job_id)
     if job.schedule.cron_expression():
         tell_scheduler(job_id)
-    return _save(stack, replace(job, state=state))
+    return present(_save(stack, job_id, state=state))
 
 
 def delete_job(stack: Stack, job_id: str, body: object = None) -> dict[str, Any]:
@@ -272,6 +360,7 @@ def delete_job(stack: Stack, job_id: str, body: object = None) -> dict[str, Any]
     for run in stack.store.list(runs_collection(job_id)):
         stack.store.delete(runs_collection(job_id), run["id"])
     stack.store.delete(COLLECTION, job_id)
+    alerts.forget_channels(stack, job_id)
     if drop:
         stack.warehouse.drop_table(job.destination.dataset, job.destination.table)
     log.info(
