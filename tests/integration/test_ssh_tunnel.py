@@ -64,8 +64,20 @@ def refused(port) -> bool:
     return False
 
 
+_BEFORE: set[threading.Thread] = set()
+
+
+@pytest.fixture(autouse=True)
+def threads_before():
+    """The threads other tests left (a browser test's event loop has resolver threads too)."""
+    _BEFORE.clear()
+    _BEFORE.update(threading.enumerate())
+
+
 def tunnel_threads():
-    return [t for t in threading.enumerate() if t.name.startswith(("ssh-tunnel", "ssh-host-key", "asyncio_"))]
+    """The tunnels' threads: their loops', and their resolvers' (asyncio_N) started since the test began."""
+    named = ("ssh-tunnel", "ssh-host-key", "asyncio_")
+    return [t for t in threading.enumerate() if t.name.startswith(named) and t not in _BEFORE]
 
 
 def key_lines(private_key):

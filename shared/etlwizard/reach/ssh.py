@@ -203,13 +203,27 @@ class SshTunnel:
             except TimeoutError:
                 pass  # a bastion that does not answer the close: the socket is closed on our side anyway
 
+    async def _wind_down(self) -> None:
+        """What asyncio.run does after its coroutine, on the loop's own thread (the caller's may run a
+        loop of its own): close, cancel what is left (forwarded connections' tasks), end async
+        generators and the resolver's threads."""
+        await self._close()
+        loop, current = asyncio.get_running_loop(), asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks(loop) if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await loop.shutdown_asyncgens()
+        await loop.shutdown_default_executor()
+
     def _shut_down(self) -> None:
-        """Closes what is open, stops the loop, joins its thread and releases the loop's resources."""
+        """Closes what is open, stops the loop, joins its thread and closes the loop; bounded, so a
+        loop that stopped answering cannot hold the caller."""
         loop, thread = self._loop, self._thread
         assert loop is not None and thread is not None
         try:
-            if thread.is_alive():  # bounded: a loop that stopped answering must not hold the caller
-                asyncio.run_coroutine_threadsafe(self._close(), loop).result(self._timeout + 1)
+            if thread.is_alive():
+                asyncio.run_coroutine_threadsafe(self._wind_down(), loop).result(2 * self._timeout + 1)
         except TimeoutError:
             log.warning("SSH tunnel to %s through %s did not close in time", self.target, self.bastion)
         finally:
@@ -217,7 +231,7 @@ class SshTunnel:
             if thread.ident is not None:  # started
                 thread.join(self._timeout + 1)
             if not thread.is_alive():
-                _finish(loop)
+                loop.close()
             self._loop = self._thread = self._connection = self._listener = self._local_port = None
 
 
@@ -254,16 +268,3 @@ def _run(coroutine: Coroutine[Any, Any, asyncssh.SSHKey | None]) -> asyncssh.SSH
     """asyncio.run on a thread of its own: the caller's thread may have an event loop, running or set."""
     with ThreadPoolExecutor(1, thread_name_prefix="ssh-host-key") as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-def _finish(loop: asyncio.AbstractEventLoop) -> None:
-    """What asyncio.run does after its coroutine, for a loop that ran on another thread: cancel what is
-    left (forwarded connections' tasks), end async generators and the resolver's threads, close."""
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    if tasks:  # gather() of nothing would take the calling thread's loop
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
