@@ -91,12 +91,15 @@ def test_remove_deletes_them_and_leaves_other_sources_alone(client, stack, pg, e
 def test_a_table_without_a_key_cannot_be_swept(client, stack, pg, events, pg_sql, dataset):
     keyless = f"{events}_keyless"
     pg_sql(f"CREATE TABLE {keyless} AS SELECT * FROM {events}")
-    job = make_job(client, pg, keyless, dataset)
-    assert job["primary_key"] == []
-    run(stack, job["id"])
-    swept = sweep(stack, job["id"], "mark")
-    assert (swept.status, swept.message) == ("skipped", NO_KEY)
-    assert "catalog" in NO_KEY
+    try:
+        job = make_job(client, pg, keyless, dataset)
+        assert job["primary_key"] == []
+        run(stack, job["id"])
+        swept = sweep(stack, job["id"], "mark")
+        assert (swept.status, swept.message) == ("skipped", NO_KEY)
+        assert "catalog" in NO_KEY
+    finally:
+        pg_sql(f"DROP TABLE {keyless}")
 
 
 def test_a_sweep_over_a_million_rows_reads_only_the_differing_buckets(client, stack, pg, big_table, pg_sql, dataset):
