@@ -9,6 +9,7 @@ from flask import Flask, Response, abort, render_template, request
 from etlwizard import api
 from etlwizard.config import Settings
 from etlwizard.payload import is_id
+from etlwizard.run.deletes import NO_KEY
 from etlwizard.run.engine import handle_message
 from etlwizard.stack import Stack
 
@@ -68,18 +69,18 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None, pro
 
     @app.get("/")
     def wizard() -> str:
-        return render_template("wizard.html", page="wizard", dataset=settings.dataset)
+        return render_template("wizard.html", page="wizard", dataset=settings.dataset, no_key=NO_KEY)
 
     @app.get("/jobs")
     def jobs_page() -> str:
-        return render_template("jobs.html", page="jobs")
+        return render_template("jobs.html", page="jobs", no_key=NO_KEY)
 
     @app.get("/jobs/<job_id>")
     def job_page(job_id: str) -> str:
         """A job's own page: a shell its script fills from the API (the wizard never reads the store)."""
         if not is_id(job_id):
             abort(404)
-        return render_template("job.html", page="jobs", job_id=job_id)
+        return render_template("job.html", page="jobs", job_id=job_id, no_key=NO_KEY)
 
     @app.get("/connections")
     def connections_page() -> str:

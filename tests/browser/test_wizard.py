@@ -76,19 +76,25 @@ def test_transactional_job_through_the_wizard(page, server, pg_connection, datas
     page.get_by_role("button", name="Create job").click()
     expect(page.locator("#created")).to_contain_text("Job “Orders from the shop” created.")
 
-    page.get_by_role("link", name="Open the jobs page").click()
-    row = page.locator("tr[data-job='Orders from the shop']")
-    expect(row).to_contain_text("Shop DB: public.composite_pk")
-    expect(row).to_contain_text(f"{dataset}.orders")
-    expect(row).to_contain_text("daily · 15 3 * * * (Europe/Berlin)")
-    expect(row.locator(".last-run")).to_have_text("never")
+    page.get_by_role("link", name="Open the job's page").click()  # the job's own page
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f]{12}$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Orders from the shop")
+    settings = page.locator("#job-settings")
+    expect(settings).to_contain_text("Shop DB (postgresql): public.composite_pk")
+    expect(settings).to_contain_text(f"{dataset}.orders")
+    expect(settings).to_contain_text("daily · 15 3 * * * (Europe/Berlin)")
+    expect(page.locator("#runs-table tbody")).to_have_text("No runs yet: Run now starts one.")
 
-    row.get_by_role("button", name="Run now Orders from the shop").click()
-    expect(row.locator(".last-run")).to_contain_text("succeeded, 1 rows")  # only modified_at >= 2024-01-02
-    row.get_by_role("link", name="Orders from the shop").click()  # the run history is on the job's own page
+    page.get_by_role("button", name="Run now Orders from the shop").click()
     expect(page.locator("#runs-table tbody tr")).to_have_count(1)
     expect(page.locator("#runs-table tbody tr").first).to_contain_text("succeeded")
+    expect(page.locator("#runs-table tbody tr td.num").first).to_have_text("1")  # only modified_at >= 2024-01-02
     expect(page.locator("#history-chart rect.bar")).to_have_count(1)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()  # and on the jobs list
+    row = page.locator("tr[data-job='Orders from the shop']")
+    expect(row).to_contain_text("Shop DB: public.composite_pk")
+    expect(row.locator(".last-run")).to_contain_text("succeeded, 1 rows")
 
 
 def test_catalog_job_on_an_existing_table_with_a_warning(page, server, pg_connection, dataset, stack):

@@ -1,5 +1,6 @@
-// The actions on one job, the same on the jobs list and on a job's own page: Run now, Edit,
-// Reconnect, Pause/Resume and Delete, with the dialogs of templates/job_dialogs.html.
+// The actions on one job, the same on the jobs list and on a job's own page: Run now, Edit (schedule,
+// columns, checks and alert channels), Reconnect, Pause/Resume and Delete, with the dialogs of
+// templates/job_dialogs.html.
 import { api } from "./api.js";
 import { connectionLabel, fetchConnections } from "./connection-list.js";
 import { $, $$, el } from "./dom.js";
@@ -63,6 +64,7 @@ async function openEdit(job) {
   $("#edit-dom").value = s.day_of_month || 1;
   $("#edit-cron").value = s.cron || "";
   $("#edit-tz").value = s.timezone || "UTC";
+  fillChecks(job);
   $("#edit-error").replaceChildren();
   $("#edit-columns").replaceChildren(el("p", { text: "Reading the source's columns…" }));
   $("#edit-dialog").showModal();
@@ -78,8 +80,51 @@ async function openEdit(job) {
   }
 }
 
+// A job's checks and its own alert channels in the dialog. Rows deleted at the source can be marked
+// or removed only for a transactional job with a primary key (the server's reason otherwise); the
+// webhook's URL is never shown (the job knows its host only): left empty, it stays.
+function fillChecks(job) {
+  const checks = job.checks || { verify: true, repair: false, deleted_rows: "keep", sweep_every_run: false };
+  $("#edit-verify").checked = checks.verify;
+  $("#edit-repair").checked = checks.repair;
+  $("#edit-deleted-rows").value = checks.deleted_rows;
+  $("#edit-sweep-every-run").checked = checks.sweep_every_run;
+  const why = job.load_type === "catalog" ? "A catalog load drops deleted rows with each snapshot."
+    : job.primary_key.length ? "" : $("#edit-dialog").dataset.noKey;
+  $("#edit-deleted-rows").disabled = Boolean(why);
+  $("#edit-deleted-why").hidden = !why;
+  $("#edit-deleted-why").textContent = why ? `${why[0].toUpperCase()}${why.slice(1).replace(/\.?$/, ".")}` : "";
+  toggleSweep();
+  const alerts = job.alerts || {};
+  $("#edit-webhook").value = "";
+  $("#edit-webhook-remove").checked = false;
+  $("#edit-webhook-now").textContent = alerts.webhook_host
+    ? `Now: a webhook at ${alerts.webhook_host}. A new URL replaces it; left empty, it stays.` : "None now.";
+  $("#edit-webhook-remove-label").hidden = !alerts.webhook_host;
+  $("#edit-topic").value = alerts.topic || "";
+}
+
+function toggleSweep() {
+  $("#edit-sweep").hidden = $("#edit-deleted-rows").value === "keep";
+}
+$("#edit-deleted-rows").addEventListener("change", toggleSweep);
+
+function checksAndAlerts(job) {
+  const deleted = $("#edit-deleted-rows").value;
+  const body = { checks: { verify: $("#edit-verify").checked, repair: $("#edit-repair").checked,
+    deleted_rows: deleted, sweep_every_run: deleted !== "keep" && $("#edit-sweep-every-run").checked } };
+  const alerts = {};
+  const webhook = $("#edit-webhook").value.trim();
+  if (webhook) alerts.webhook_url = webhook;
+  else if ($("#edit-webhook-remove").checked) alerts.webhook_url = "";
+  const topic = $("#edit-topic").value.trim();
+  if (topic !== ((job.alerts && job.alerts.topic) || "")) alerts.topic = topic;
+  if (Object.keys(alerts).length) body.alerts = alerts;
+  return body;
+}
+
 $("#edit-save").addEventListener("click", async () => {
-  const body = { schedule: scheduleFrom($("#edit-schedule")) };
+  const body = { schedule: scheduleFrom($("#edit-schedule")), ...checksAndAlerts(editing) };
   const columns = $$("#edit-columns input:checked").map((i) => i.value);
   if (columns.length) body.selected_columns = columns;
   try {

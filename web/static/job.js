@@ -1,5 +1,6 @@
-// A job's own page (/jobs/<id>): its health and settings, the actions, and its run history: a chart
-// of rows per run, and per run its verification result, deleted rows and the alerts it sent.
+// A job's own page (/jobs/<id>): its health and settings, the actions, its checks on demand (Verify,
+// Verify and repair, Find deleted rows), and its run history: a chart of rows per run, and per run
+// its verification result, deleted rows and the alerts it sent.
 import { api } from "./api.js";
 import { fetchConnections } from "./connection-list.js";
 import { $, el, formatBytes, healthBadge, show, svg, when } from "./dom.js";
@@ -10,6 +11,9 @@ import { describeSchedule } from "./schedule.js";
 const jobId = $("#job-page").dataset.jobId;
 const SHOWN_RUNS = 100;  // the table's first rows; "Show all runs" for the rest
 const CHARTED_RUNS = 60;
+// Runs that check the job's rows and load none (on_demand.py): not charted as loads
+const CHECK_TRIGGERS = new Set(["verify", "sweep"]);
+const CHECK_STALE_MS = 15 * 60 * 1000;  // a check still "running" after this: its request died with its server
 
 let job = null;
 let runs = [];
@@ -17,6 +21,7 @@ let connections = [];
 let showAll = false;
 let refreshTimer = null;
 let watchUntil = 0;  // after Run now, refresh quickly until the run shows up
+let checking = null;  // the check on demand in progress: its buttons stay disabled until it answers
 
 async function load() {
   clearTimeout(refreshTimer);
@@ -34,7 +39,8 @@ async function load() {
     return;
   }
   render();
-  const running = runs.some((r) => r.status === "running" || r.status === "committing");
+  const running = runs.some((r) => (r.status === "running" || r.status === "committing")
+    && !(CHECK_TRIGGERS.has(r.trigger) && Date.now() - Date.parse(r.started_at) > CHECK_STALE_MS));
   refreshTimer = setTimeout(load, running || Date.now() < watchUntil ? 1500 : 10000);
 }
 
@@ -45,8 +51,52 @@ function render() {
   $("#job-health").replaceChildren("Health: ", healthBadge(job.health),
     ...(job.health && job.health.reason && job.health.status !== "ok" ? [" ", el("span", { class: "reason", text: job.health.reason })] : []));
   $("#job-actions").replaceChildren(...actionButtons(job));
+  renderCheckActions();
   renderSettings();
   renderRuns();
+}
+
+// ---- checks on demand ----------------------------------------------------------------------------
+
+function renderCheckActions() {
+  const button = (label, action, title) => el("button", { type: "button", "data-check": action, title,
+    disabled: checking !== null, onclick: () => runCheck(action, label), text: label });
+  const sweeps = job.checks && job.checks.deleted_rows !== "keep";
+  const buttons = [
+    button("Verify", "verify", "Compare all committed rows with the source"),
+    button("Verify and repair", "repair", "Compare, and load the days that differ again"),
+  ];
+  if (sweeps) {
+    buttons.push(button("Find deleted rows", "sweep",
+      `Find the rows the source no longer has and ${job.checks.deleted_rows === "mark" ? "mark" : "remove"} them`));
+  }
+  $("#check-actions").replaceChildren(...buttons);
+}
+
+async function runCheck(action, label) {
+  checking = action;
+  renderCheckActions();
+  const result = $("#check-result");
+  result.replaceChildren(action === "sweep" ? "Finding deleted rows…"
+    : `Verifying all committed rows${action === "repair" ? ", then repairing what differs" : ""}…`);
+  try {
+    const answer = action === "sweep"
+      ? await api(`/api/etl/jobs/${jobId}/sweep/`, { method: "POST", body: {} })
+      : await api(`/api/etl/jobs/${jobId}/verify/`, { method: "POST", body: { repair: action === "repair" } });
+    result.replaceChildren(...(action === "sweep"
+      ? [el("span", { class: "check-label", text: "Deleted rows: " }), sweepResult(answer.deleted_rows)]
+      : [el("span", { class: "check-label", text: "Verification: " }), ...verification(answer.verification)]));
+  } catch (e) {
+    showError(result, e);
+    result.prepend(`${label}: `);
+  } finally {
+    checking = null;
+  }
+  await load();  // the check's run in the history, and the job's health
+}
+
+function sweepResult(d) {
+  return el("span", { class: `verdict ${d.status === "failed" ? "failed" : ""}`, text: deletedRows(d) });
 }
 
 // ---- settings ------------------------------------------------------------------------------------
@@ -66,16 +116,24 @@ function renderSettings() {
     ["Next runs", job.next_runs.length ? job.next_runs.map(when).join(" · ") : "—"],
     ["State", job.state],
     job.load_type === "transactional" && ["Watermark", job.watermark || "none yet: the first run reads from the backfill start"],
-    job.checks && ["Verification", !job.checks.verify ? "off"
+    job.checks && ["Verification", !job.checks.verify ? `not after runs${job.checks.repair ? "; Verify repairs what differs" : ""}`
       : `after every run${job.checks.repair ? ", and repairs the buckets that differ" : ""}`],
-    job.checks && ["Rows deleted at the source", {
-      keep: "kept", mark: "marked (_etl_deleted_at)", remove: "removed" }[job.checks.deleted_rows] || show(job.checks.deleted_rows)],
+    job.checks && ["Rows deleted at the source", deletedRowsSetting(job)],
     job.alerts && ["Alerts to", alertChannels(job.alerts)],
     ["Created", when(job.created_at)],
     ["Updated", when(job.updated_at)],
     ["Job id", job.id],
   ].filter(Boolean);
   $("#job-settings").replaceChildren(...items.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]));
+}
+
+function deletedRowsSetting(j) {
+  if (j.load_type === "catalog") return "dropped with each snapshot (a catalog load)";
+  const mode = { keep: "kept", mark: "marked (_etl_deleted_at)", remove: "removed" }[j.checks.deleted_rows];
+  if (!mode) return show(j.checks.deleted_rows);
+  if (j.checks.deleted_rows === "keep") return mode;
+  const swept = j.last_swept_at ? `; last swept ${when(j.last_swept_at)}` : "";
+  return `${mode}, swept ${j.checks.sweep_every_run ? "after every run" : "once a day after a run"}${swept}`;
 }
 
 function alertChannels(channels) {
@@ -100,7 +158,8 @@ function renderRuns() {
   $("#runs-more").textContent = `Show all ${runs.length} runs`;
   $("#runs-table tbody").replaceChildren(...(shown.length ? shown.map(runRow)
     : [el("tr", {}, el("td", { colspan: 11, text: "No runs yet: Run now starts one." }))]));
-  drawChart([...runs.slice(0, CHARTED_RUNS)].reverse().filter((r) => r.status !== "skipped"));
+  const loads = runs.filter((r) => !CHECK_TRIGGERS.has(r.trigger));
+  drawChart([...loads.slice(0, CHARTED_RUNS)].reverse().filter((r) => r.status !== "skipped"));
 }
 
 function runRow(r) {
@@ -108,7 +167,7 @@ function runRow(r) {
     el("td", { text: when(r.started_at) }), el("td", { text: r.trigger }), el("td", { class: "run-status", text: r.status }),
     el("td", { class: "num", text: r.rows.toLocaleString() }), el("td", { class: "num", text: formatBytes(r.bytes) }),
     el("td", { class: "num", text: r.duration_seconds === null ? "…" : `${r.duration_seconds.toFixed(1)} s` }),
-    el("td", { text: r.window ? `${r.window.lower || "start"} → ${r.window.upper}` : "whole table" }),
+    el("td", { text: r.window ? `${r.window.lower || "start"} → ${r.window.upper}` : CHECK_TRIGGERS.has(r.trigger) ? "—" : "whole table" }),
     el("td", { class: "verification" }, ...verification(r.verification)),
     el("td", { class: "num deleted-rows", text: deletedRows(r.deleted_rows) }),
     el("td", { class: "alerts" }, ...alerts(r.alerts)),
@@ -134,6 +193,11 @@ function verification(v) {
   }
   const checked = [v.scope, v.checked_at && `checked ${when(v.checked_at)}`].filter(Boolean).join(", ");
   if (checked) parts.push(el("div", { class: "muted", text: checked }));
+  if (v.repaired && typeof v.repaired === "object") {
+    const [verdict, ...rest] = verification(v.repaired);
+    const note = v.repaired.message && v.repaired.status !== "skipped" && v.repaired.status !== "failed" ? v.repaired.message : "";
+    parts.push(el("div", { class: "repaired" }, "After repair: ", verdict, note ? ` (${note})` : "", ...rest.filter((p) => p.tagName === "DETAILS")));
+  }
   return parts;
 }
 

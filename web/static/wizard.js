@@ -1,4 +1,4 @@
-// The five-step wizard: connection -> table -> columns -> load & destination -> schedule & create.
+// The five-step wizard: connection -> table -> columns -> load, checks & destination -> schedule & create.
 import { api } from "./api.js";
 import { connectionLabel, connectionPayload, fetchConnections } from "./connection-list.js";
 import { $, $$, el, show, when } from "./dom.js";
@@ -246,8 +246,34 @@ function toggleLoadType() {
   $("#transactional-options").hidden = !transactional;
   $("#catalog-options").hidden = transactional;
   $$(".custom-date").forEach((e) => { e.hidden = $("#historical_backfill").value !== "custom"; });
+  toggleChecks();
   if (destinationMode() === "existing") checkCompatibility();
 }
+
+// The job's primary key: the table's, where all of its columns are selected.
+function primaryKey() {
+  const chosen = selectedColumns();
+  return state.preview ? state.preview.recommended_primary_key.filter((k) => chosen.includes(k)) : [];
+}
+
+// Rows deleted at the source: a choice for a transactional load with a primary key only. A catalog
+// load drops them itself (hidden); without a key they cannot be found (the server's reason shown).
+const deletedRowsChoice = () => $("input[name=deleted_rows]:checked").value;
+function deletedRows() {
+  return loadType() === "catalog" || !primaryKey().length ? "keep" : deletedRowsChoice();
+}
+
+function toggleChecks() {
+  const keyless = primaryKey().length === 0;
+  $("#deleted-rows-options").hidden = loadType() === "catalog";
+  $$("input[name=deleted_rows]").forEach((r) => { r.disabled = keyless && r.value !== "keep"; });
+  if (keyless) $("input[name=deleted_rows][value=keep]").checked = true;
+  const why = form.dataset.noKey || "the table has no primary key";  // run/deletes.py's NO_KEY
+  $("#deleted-rows-why").textContent = `${why[0].toUpperCase()}${why.slice(1)}.`;
+  $("#deleted-rows-why").hidden = !keyless;
+  $("#sweep-options").hidden = deletedRows() === "keep";
+}
+$$("input[name=deleted_rows]").forEach((r) => r.addEventListener("change", toggleChecks));
 
 async function toggleDestination() {
   const existing = destinationMode() === "existing";
@@ -343,11 +369,24 @@ function jobPayload() {
     schema_name: p.schema_name,
     table_name: p.table_name,
     selected_columns: chosen,
-    primary_key: p.recommended_primary_key.filter((k) => chosen.includes(k)),
+    primary_key: primaryKey(),
     load_type: loadType(),
     destination: { mode: destinationMode(), dataset: $("#destination_dataset").value.trim() },
     schedule: scheduleFrom($("#schedule-fields")),
+    checks: {
+      verify: $("#check_verify").checked,
+      repair: $("#check_repair").checked,
+      deleted_rows: deletedRows(),
+      sweep_every_run: deletedRows() !== "keep" && $("#sweep_every_run").checked,
+    },
   };
+  const webhook = $("#alert_webhook_url").value.trim();
+  const topic = $("#alert_topic").value.trim();
+  if (webhook || topic) {
+    body.alerts = {};
+    if (webhook) body.alerts.webhook_url = webhook;
+    if (topic) body.alerts.topic = topic;
+  }
   if (body.load_type === "transactional") {
     body.timestamp_column = $("#timestamp_column").value;
     body.historical_backfill = $("#historical_backfill").value;
@@ -375,8 +414,28 @@ function prepareReview() {
       : "catalog (full snapshot each run)"],
     ["Key", body.primary_key.join(", ") || "none"],
     ["Destination", `${body.destination.mode === "new" ? "new table" : "existing table"} ${body.destination.dataset}.${body.destination.table}`],
+    ["Checks", describeChecks(body)],
+    ["Alerts", describeAlerts(body.alerts)],
   ];
   $("#summary").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+function describeChecks(body) {
+  const c = body.checks;
+  const verify = c.verify ? `verify after each run${c.repair ? " and repair what differs" : ""}` : "no verification after runs";
+  const deleted = { keep: "kept", mark: "marked (_etl_deleted_at)", remove: "removed" }[c.deleted_rows];
+  const swept = c.deleted_rows === "keep" ? "" : c.sweep_every_run ? ", swept after every run" : ", swept daily";
+  return body.load_type === "catalog" ? `${verify}; rows deleted at the source go with each snapshot`
+    : `${verify}; rows deleted at the source ${deleted}${swept}`;
+}
+
+// Where alerts go: a webhook by its host only (its URL holds a token), as the job will show it.
+function describeAlerts(alerts) {
+  if (!alerts) return "the deployment's default channels";
+  let host = "";
+  try { host = alerts.webhook_url ? new URL(alerts.webhook_url).hostname : ""; } catch (e) { host = "(not a URL)"; }
+  const to = [host && `webhook at ${host}`, alerts.topic && `Pub/Sub topic ${alerts.topic}`].filter(Boolean);
+  return `${to.join(" and ")}, besides the deployment's defaults`;
 }
 
 $("#schedule_type").addEventListener("change", () => { toggleScheduleFields(); previewSchedule(); });
@@ -388,7 +447,7 @@ $("#create-job").addEventListener("click", async () => {
   try {
     const { job } = await api("/api/etl/jobs/", { method: "POST", body: jobPayload() });
     $("#created").replaceChildren(el("p", { class: "ok" }, `Job “${job.name}” created. `,
-      el("a", { href: `/jobs#job-${job.id}`, text: "Open the jobs page" }), " to run it now or watch its runs."));
+      el("a", { href: `/jobs/${job.id}`, text: "Open the job's page" }), " to run it now, verify it or watch its runs."));
     $("#create-job").disabled = true;
   } catch (e) {
     reportError(e);
