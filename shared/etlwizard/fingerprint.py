@@ -103,7 +103,7 @@ def query(engine: Engine, spec: Spec, quote: Quote, table_sql: str, where: str) 
     return (
         f"SELECT b, COUNT(*), SUM(h1), SUM(h2) FROM ("
         f"SELECT {bucket} AS b, {d.hex_int(d.substr('m', 17, 8))} AS h1, {d.hex_int(d.substr('m', 25, 8))} AS h2 "
-        f"FROM ({inner} FROM {table_sql}{where}) r) f GROUP BY b"
+        f"FROM ({inner} FROM {table_sql}{where}{d.fence}) r) f GROUP BY b"
     )
 
 
@@ -112,16 +112,18 @@ def key_text(engine: Engine, spec: Spec, quote: Quote) -> str:
     return _DIALECTS[engine].join([_canonical(engine, quote(c.name), c) for c in spec.columns])
 
 
-def bucket_condition(engine: Engine, spec: Spec, quote: Quote, bucket: str) -> str:
-    """A condition selecting one bucket's rows (bucket is a day or a hex prefix this module made)."""
-    if not all(ch in "0123456789abcdef-" for ch in bucket):
-        raise ValueError(f"not a bucket: {bucket!r}")
+def bucket_condition(engine: Engine, spec: Spec, quote: Quote, buckets: Sequence[str]) -> str:
+    """A condition selecting the rows of some buckets (days or hex prefixes this module made): one
+    scan for all the buckets a sweep drills into."""
+    if not buckets or not all(set(b) <= set("0123456789abcdef-") for b in buckets):
+        raise ValueError(f"not buckets: {buckets!r}")
     d = _DIALECTS[engine]
+    listed = ", ".join(f"'{b}'" for b in buckets)
     if spec.hex_digits:
         text = d.join([_canonical(engine, quote(c.name), c) for c in spec.columns])
-        return f"{d.substr(d.md5(text), 1, spec.hex_digits)} = '{bucket}'"
+        return f"{d.substr(d.md5(text), 1, spec.hex_digits)} IN ({listed})"
     assert spec.cursor is not None
-    return f"{d.substr(_canonical(engine, quote(spec.cursor.name), spec.cursor), 1, 10)} = '{bucket}'"
+    return f"{d.substr(_canonical(engine, quote(spec.cursor.name), spec.cursor), 1, 10)} IN ({listed})"
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class _Dialect:
     md5_fn: str
     substr_fn: str
     join_sep: str
+    fence: str = ""  # what keeps the planner from computing a row's hash once per use of it
 
     def md5(self, text: str) -> str:
         return self.md5_fn.format(text)
@@ -159,7 +162,7 @@ class _BigQuery(_Dialect):
 
 
 _DIALECTS: dict[str, _Dialect] = {
-    "postgresql": _Postgres("md5({})", "substr", "concat_ws(chr(31), {})"),
+    "postgresql": _Postgres("md5({})", "substr", "concat_ws(chr(31), {})", " OFFSET 0"),
     "mysql": _MySql("MD5({})", "SUBSTRING", "CONCAT_WS(CHAR(31 USING utf8mb4), {})"),
     "bigquery": _BigQuery("TO_HEX(MD5({}))", "SUBSTR", "ARRAY_TO_STRING([{}], CODE_POINTS_TO_STRING([31]))"),
 }

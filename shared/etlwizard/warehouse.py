@@ -172,10 +172,10 @@ class Warehouse:
         return fingerprint.buckets(self.query(sql, params))
 
     def bucket_keys(
-        self, dataset: str, table: str, spec: fingerprint.Spec, source_id: str, bucket: str, live_only: bool
+        self, dataset: str, table: str, spec: fingerprint.Spec, source_id: str, buckets: Sequence[str], live_only: bool
     ) -> set[str]:
-        """The canonical text of one source's keys in one bucket (live_only: not marked deleted)."""
-        condition = fingerprint.bucket_condition("bigquery", spec, quote, bucket)
+        """The canonical text of one source's keys in some buckets (live_only: not marked deleted)."""
+        condition = fingerprint.bucket_condition("bigquery", spec, quote, buckets)
         sql = (
             f"SELECT {fingerprint.key_text('bigquery', spec, quote)} FROM {self.quoted(dataset, table)} "
             f"WHERE {SOURCE_ID} = @source_id AND {_live(live_only)}{condition}"

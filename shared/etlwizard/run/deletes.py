@@ -78,9 +78,9 @@ def sweep(stack: Stack, job_id: str, mode: str | None = None) -> Sweep:
             differing = [m.bucket for m in fingerprint.compare(at_source, in_bigquery) if m.destination is not None]
             gone: set[str] = set()
             read = 0
-            for bucket in differing:
-                at_source_keys = source.bucket_keys(meta, spec, bucket)
-                in_bigquery_keys = stack.warehouse.bucket_keys(dataset, table, spec, job.source_id, bucket, live)
+            for some in _batches(differing):  # one scan a side for up to a thousand buckets
+                at_source_keys = source.bucket_keys(meta, spec, some)
+                in_bigquery_keys = stack.warehouse.bucket_keys(dataset, table, spec, job.source_id, some, live)
                 gone |= in_bigquery_keys - at_source_keys
                 read += len(at_source_keys) + len(in_bigquery_keys)
         if gone:
@@ -91,6 +91,10 @@ def sweep(stack: Stack, job_id: str, mode: str | None = None) -> Sweep:
     buckets = len(at_source.keys() | in_bigquery.keys())
     log.info("job %s: %d rows deleted at the source %s", job_id, len(gone), "marked" if mode == "mark" else "removed")
     return Sweep("done", now, mode, len(gone), buckets, len(differing), read)
+
+
+def _batches(buckets: list[str], size: int = 1000) -> list[list[str]]:
+    return [buckets[i : i + size] for i in range(0, len(buckets), size)]
 
 
 NO_KEY = (

@@ -282,10 +282,10 @@ class SqlSource(Source):
         sql = fingerprint.query(self.type, spec, self.quote, self.table_sql(meta), where)  # type: ignore[arg-type]
         return fingerprint.buckets(self.scan(sql))
 
-    def bucket_keys(self, meta: TableMetadata, spec: fingerprint.Spec, bucket: str) -> set[str]:
-        """The canonical text of the keys in one bucket (a drill into a bucket that differs)."""
+    def bucket_keys(self, meta: TableMetadata, spec: fingerprint.Spec, buckets: Sequence[str]) -> set[str]:
+        """The canonical text of the keys in some buckets (a drill into the buckets that differ)."""
         engine: Any = self.type
-        condition = fingerprint.bucket_condition(engine, spec, self.quote, bucket)
+        condition = fingerprint.bucket_condition(engine, spec, self.quote, buckets)
         present = " AND ".join(self.present(c) for c in spec.columns)
         sql = f"SELECT {fingerprint.key_text(engine, spec, self.quote)} FROM {self.table_sql(meta)}"
         return {row[0] for row in self.scan(f"{sql} WHERE {present} AND {condition}")}
