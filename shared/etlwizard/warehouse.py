@@ -3,11 +3,19 @@
 Every destination table carries load metadata columns beside the source's: which source a row came
 from (so several jobs can share a table), which run wrote it, and when. The compatibility check
 knows to ignore them.
+
+Every BigQuery job started here (queries, loads, copies) is reported, with the statistics the API
+gives for it, to the list a `recording_jobs()` block yields: a run records what it cost that way
+(run/costs.py). Table reads and writes through the tables API (create, get, delete, update) are not
+jobs and bill nothing.
 """
 
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
 from typing import IO, Any, ParamSpec, TypeVar
 
 import pyarrow as pa
@@ -73,6 +81,76 @@ def _standard(field_type: str) -> str:
     return {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}.get(field_type, field_type)
 
 
+@dataclass(frozen=True)
+class JobStats:
+    """One finished BigQuery job as the API describes it (None: the API did not report that value;
+    the emulator reports few). A query bills bytes_billed (on demand) or slot_ms (capacity); loads
+    and copies bill neither."""
+
+    kind: str  # query | load | copy
+    job_id: str
+    statement_type: str | None = None  # a query's: SELECT, MERGE, INSERT, ALTER_TABLE, ...
+    bytes_processed: int | None = None
+    bytes_billed: int | None = None
+    slot_ms: int | None = None
+    output_rows: int | None = None  # a load's
+    output_bytes: int | None = None
+
+    @classmethod
+    def of(cls, job: bigquery.QueryJob | bigquery.LoadJob | bigquery.CopyJob) -> "JobStats":
+        if isinstance(job, bigquery.QueryJob):
+            return cls(
+                "query",
+                job.job_id,
+                job.statement_type,
+                job.total_bytes_processed,
+                job.total_bytes_billed,
+                job.slot_millis,
+            )
+        if isinstance(job, bigquery.LoadJob):
+            return cls("load", job.job_id, output_rows=job.output_rows, output_bytes=job.output_bytes)
+        return cls("copy", job.job_id)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "JobStats":
+        return cls(
+            doc["kind"],
+            doc["job_id"],
+            doc.get("statement_type"),
+            doc.get("bytes_processed"),
+            doc.get("bytes_billed"),
+            doc.get("slot_ms"),
+            doc.get("output_rows"),
+            doc.get("output_bytes"),
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# The jobs started in this context: set by recording_jobs. A thread does not inherit it: a thread
+# working for a run is started with a copy of the run's context (run/stage.py's loads).
+_recording: ContextVar[list[JobStats] | None] = ContextVar("etl_bigquery_jobs", default=None)
+
+
+@contextmanager
+def recording_jobs() -> Iterator[list[JobStats]]:
+    """Every BigQuery job started inside (in this context) is appended to the list yielded, once it
+    is done. Blocks nest: the inner one records its own jobs only."""
+    jobs: list[JobStats] = []
+    token = _recording.set(jobs)
+    try:
+        yield jobs
+    finally:
+        _recording.reset(token)
+
+
+def _record(stats: Callable[[], JobStats]) -> None:
+    jobs = _recording.get()
+    if jobs is not None:
+        jobs.append(stats())  # list.append is atomic: the loads of one run finish on several threads
+
+
 class Warehouse:
     def __init__(
         self, settings: Settings, client: bigquery.Client | None = None, stopping: threading.Event | None = None
@@ -109,12 +187,34 @@ class Warehouse:
 
     def query(self, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> list[Row]:
         config = bigquery.QueryJobConfig(query_parameters=list(params))
-        return self._call(
-            lambda: list(
-                self.client.query_and_wait(
-                    sql, job_config=config, retry=self._retry, api_timeout=self._timeout, wait_timeout=None
-                )
+
+        def run() -> list[Row]:
+            rows = self.client.query_and_wait(
+                sql, job_config=config, retry=self._retry, api_timeout=self._timeout, wait_timeout=None
             )
+            found = list(rows)
+            _record(lambda: self._query_stats(rows))
+            return found
+
+        return self._call(run)
+
+    def _query_stats(self, rows: bigquery.table.RowIterator) -> JobStats:
+        """A finished query's statistics as the job's own resource has them (jobs.get: the answer of
+        jobs.query lacks bytes billed); only what the answer said when the job cannot be read."""
+        if rows.job_id is not None:
+            try:
+                job = self.client.get_job(
+                    rows.job_id, project=rows.project, location=rows.location, retry=self._retry, timeout=self._timeout
+                )
+                if isinstance(job, bigquery.QueryJob):
+                    return JobStats.of(job)
+            except (google_errors.GoogleAPICallError, google_errors.RetryError):
+                pass  # what it cost is worth less than the run: record what the answer said
+        return JobStats(
+            "query",
+            rows.job_id or rows.query_id or "",
+            bytes_processed=rows.total_bytes_processed,
+            slot_ms=rows.slot_millis,
         )
 
     def ensure_dataset(self, dataset: str) -> None:
@@ -326,11 +426,56 @@ class Warehouse:
         while True:
             try:
                 self._call(job.result, timeout=1)
+                _record(lambda: JobStats.of(job))
                 return
             except TimeoutError:  # still loading: go on waiting, unless the process is stopping
                 if self.stopping.is_set():
                     job.cancel()
                     raise Interrupted("The run was interrupted: its process is shutting down.") from None
+
+    def create_like(self, dataset: str, table: str, like: bigquery.Table) -> None:
+        """An empty table with `like`'s schema (modes and descriptions too), partitioning and
+        clustering: what a copy job into `like` needs (the partitioning of both must match, and a
+        copy that replaces a table gives it the copied table's schema)."""
+        target = bigquery.Table(self.table_id(dataset, table), schema=like.schema)
+        target.time_partitioning = like.time_partitioning
+        target.range_partitioning = like.range_partitioning
+        target.clustering_fields = like.clustering_fields
+        self.drop_table(dataset, table)
+        self._call(self.client.create_table, target, retry=self._retry, timeout=self._timeout)
+
+    def replace_with(self, dataset: str, table: str, source: str, waiting: Callable[[], None] = lambda: None) -> None:
+        """Replace `table`'s rows with `source`'s by one copy job (WRITE_TRUNCATE): atomic, readers
+        see the old rows or the new ones, and BigQuery bills no bytes for it. The two tables must
+        have the same schema and partitioning (create_like). `waiting` is called about every second
+        while the copy runs."""
+        config = bigquery.CopyJobConfig(
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
+        )
+        job = self._call(
+            self.client.copy_table,
+            self.table_id(dataset, source),
+            self.table_id(dataset, table),
+            job_config=config,
+            retry=self._retry,
+            timeout=self._timeout,
+        )
+        while True:
+            try:
+                self._call(job.result, timeout=1)
+                break
+            except TimeoutError:  # not cancelled when the process stops: the commit is under way
+                waiting()
+        _record(lambda: JobStats.of(job))
+
+    def others_rows(self, dataset: str, table: str, source_id: str) -> int:
+        """How many rows of the table some other source (or none: rows ETL Wizard did not load)
+        wrote. BigQuery bills a scan of the _etl_source_id column only."""
+        sql = (
+            f"SELECT COUNT(*) FROM {self.quoted(dataset, table)} WHERE {SOURCE_ID} IS NULL OR {SOURCE_ID} != @source_id"
+        )
+        return int(self.query(sql, [bigquery.ScalarQueryParameter("source_id", "STRING", source_id)])[0][0])
 
     def drop_table(self, dataset: str, table: str) -> None:
         self._call(

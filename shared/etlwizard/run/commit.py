@@ -1,15 +1,31 @@
-"""The commit: one MERGE from staging into the destination table, atomic in BigQuery, and leaving
-the same table whether it runs once or twice.
+"""The commit: one atomic statement from staging into the destination table, leaving the same table
+whether it runs once or twice.
 
-- Transactional with a key: upsert on the key (and this source), so rows read again at the window's
-  boundary replace themselves.
-- Transactional without a key: this source's rows inside the window are replaced.
-- Catalog: the snapshot is inserted and this source's other rows deleted in the same statement, so
-  a reader sees the old snapshot or the new one.
+- Transactional with a key: a MERGE upserting on the key (and this source), so rows read again at
+  the window's boundary replace themselves.
+- Transactional without a key: a MERGE replacing this source's rows inside the window.
+- Catalog: a MERGE inserting the snapshot and deleting this source's other rows in one statement, so
+  a reader sees the old snapshot or the new one. Where the table holds this source's rows only, the
+  snapshot replaces the table instead (`replace_table`): one INSERT ... SELECT of staging into a table
+  made like the destination, then a copy job over the destination (WRITE_TRUNCATE). Same rows, and
+  as atomic, but BigQuery bills the staged bytes only, where the MERGE bills the whole destination
+  table besides (a copy job bills nothing).
 Other sources' rows in a shared table are never touched.
+
+Whether a table holds other sources' rows is asked under a claim on the table in the job store
+(collection `table_writes`): a replace holds it alone, from that question to its copy's end, and
+every MERGE of a commit registers beside it. So no other job's commit can put rows in between the
+answer and the copy. Writers other than the run engine's commits are outside the claim: a
+transactional repair (run/verify.py) writes only its own source's rows, which already exist where it
+repairs, and rows written by hand while a replace runs may be lost, as with any table replaced.
 """
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from google.cloud import bigquery
 
@@ -18,7 +34,14 @@ from ..job import Job
 from ..model import Column
 from ..sources.base import Bound
 from ..stack import Stack
+from ..store import Mutation
 from ..warehouse import DELETED_AT, LOADED_AT, RUN_ID, SOURCE_ID, STAGING_MARK
+
+CLAIMS = "table_writes"  # job store: per destination table, the commits writing it now
+# A MERGE's registration counts this long: BigQuery ends any query by 6 hours, so an older one is
+# a worker that died, not a MERGE still running.
+MERGE_HOLD = timedelta(hours=6)
+WAIT_SECONDS = 0.25  # how often a MERGE waiting for a replace to finish looks again
 
 
 def staging_name(job: Job, run_id: str, chunk: int | None = None) -> str:
@@ -52,10 +75,7 @@ def merge_statement(
         f"INSERT ({', '.join(names)}, {SOURCE_ID}, {RUN_ID}, {LOADED_AT}) "
         f"VALUES ({', '.join('S.' + n for n in names)}, @source_id, @run_id, CURRENT_TIMESTAMP())"
     )
-    params = [
-        bigquery.ScalarQueryParameter("source_id", "STRING", job.source_id),
-        bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
-    ]
+    params = _row_params(job, run_id)
     cursor, key = job.cursor, [quote(k) for k in job.primary_key]
     if cursor is not None and key:
         on = " AND ".join(f"T.{k} = S.{k}" for k in key) + f" AND T.{SOURCE_ID} = @source_id"
@@ -86,6 +106,24 @@ def merge_statement(
     )
 
 
+def insert_statement(job: Job, columns: list[Column], target: str, staged: str, run_id: str) -> Merge:
+    """`staged` (a table or a subquery, as SQL) appended to `target` with this run's metadata: the
+    rows the catalog MERGE would insert, exactly."""
+    names = ", ".join(quote(c.name) for c in columns)
+    return Merge(
+        f"INSERT INTO {target} ({names}, {SOURCE_ID}, {RUN_ID}, {LOADED_AT}) "
+        f"SELECT {names}, @source_id, @run_id, CURRENT_TIMESTAMP() FROM {staged}",
+        _row_params(job, run_id),
+    )
+
+
+def _row_params(job: Job, run_id: str) -> list[bigquery.ScalarQueryParameter]:
+    return [
+        bigquery.ScalarQueryParameter("source_id", "STRING", job.source_id),
+        bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
+    ]
+
+
 def _window_scope(cursor: Column, lower: Bound, upper: Bound, params: list[bigquery.ScalarQueryParameter]) -> str:
     """This source's rows with lower <= cursor < upper (lower None: open), its bounds added to params."""
     scope = f"T.{SOURCE_ID} = @source_id"
@@ -106,12 +144,124 @@ def commit(
     staging_tables: list[str],
     run_id: str,
 ) -> None:
-    """Merge the staging tables (one, or one per chunk) into the job's table."""
+    """Commit the staging tables (one, or one per chunk) into the job's table."""
     warehouse, dataset = stack.warehouse, job.destination.dataset
     staged = [warehouse.quoted(dataset, name) for name in staging_tables]
     source = staged[0] if len(staged) == 1 else "(" + " UNION ALL ".join(f"SELECT * FROM {s}" for s in staged) + ")"
     if job.marks_deleted:  # the MERGE revives rows the source has again: the column must be there
         warehouse.add_deleted_at(dataset, job.destination.table)
+    if job.cursor is None and replace_table(stack, job, columns, source, run_id):
+        return
     target = warehouse.quoted(dataset, job.destination.table)
     merge = merge_statement(job, columns, lower, upper, target, source, run_id, revive=job.marks_deleted)
-    warehouse.query(merge.sql, merge.params)
+    with merging(stack, job, run_id):
+        warehouse.query(merge.sql, merge.params)
+
+
+def replace_table(stack: Stack, job: Job, columns: list[Column], staged: str, run_id: str) -> bool:
+    """A catalog snapshot (`staged`, as SQL) replaces the job's table by a copy job, where the table
+    holds this source's rows only: provably what the catalog MERGE would leave (the same inserted
+    rows; no other rows to keep). False, having changed nothing, where the MERGE must do it: the
+    table holds other sources' rows, or rows not loaded by ETL Wizard, or another commit is writing
+    it now.
+
+    The copy's source is a table made like the destination (schema, partitioning, clustering: a
+    copy needs matching partitioning, and gives the destination the source's schema), filled by one
+    INSERT ... SELECT of staging with the run's metadata columns. Asked first without the claim (so a
+    shared table pays one cheap question, not the INSERT), then again under it."""
+    warehouse, dataset, table = stack.warehouse, job.destination.dataset, job.destination.table
+    if warehouse.others_rows(dataset, table, job.source_id):
+        return False
+    replacement = f"{staging_name(job, run_id)}_replace"
+    warehouse.create_like(dataset, replacement, warehouse.get_table(dataset, table))
+    try:
+        insert = insert_statement(job, columns, warehouse.quoted(dataset, replacement), staged, run_id)
+        warehouse.query(insert.sql, insert.params)
+        with replacing(stack, job, run_id) as renew:
+            if renew is None or warehouse.others_rows(dataset, table, job.source_id):
+                return False
+            warehouse.replace_with(dataset, table, replacement, waiting=renew)
+        return True
+    finally:
+        warehouse.drop_table(dataset, replacement)
+
+
+def _claim_id(job: Job) -> str:
+    return f"{job.destination.dataset}.{job.destination.table}"
+
+
+def _live(doc: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """The claim document without the registrations that ran out."""
+    doc = doc or {}
+    merges = {run: until for run, until in (doc.get("merging") or {}).items() if until > now.isoformat()}
+    held = doc.get("replacing")
+    return {"merging": merges, "replacing": held if held and held["until"] > now.isoformat() else None}
+
+
+@contextmanager
+def merging(stack: Stack, job: Job, run_id: str) -> Iterator[None]:
+    """Registered as writing the job's table for the block, once no replace holds it (waiting for
+    one to end: a replace's claim lasts its copy job, and runs out if its worker dies)."""
+    claim = _claim_id(job)
+
+    def register(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        now = stack.clock()
+        live = _live(doc, now)
+        if live["replacing"] is not None:
+            return None
+        live["merging"][run_id] = (now + MERGE_HOLD).isoformat()
+        return live
+
+    while stack.store.transact(CLAIMS, claim, register) is None:
+        time.sleep(WAIT_SECONDS)
+    try:
+        yield
+    finally:
+        stack.store.transact(CLAIMS, claim, lambda doc: _without(stack, doc, run_id))
+
+
+def _without(stack: Stack, doc: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
+    live = _live(doc, stack.clock())
+    live["merging"].pop(run_id, None)
+    if live["replacing"] is not None and live["replacing"]["run"] == run_id:
+        live["replacing"] = None
+    return live
+
+
+@contextmanager
+def replacing(stack: Stack, job: Job, run_id: str) -> Iterator["Renewal | None"]:
+    """The job's table claimed for a replace alone: yields how to keep the claim (call it while the
+    copy runs), or None when another commit is writing the table now (nothing was claimed)."""
+    claim, lease = _claim_id(job), timedelta(seconds=stack.settings.lease_seconds)
+
+    def hold(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        now = stack.clock()
+        live = _live(doc, now)
+        others = live["replacing"] is not None and live["replacing"]["run"] != run_id
+        if others or set(live["merging"]) - {run_id}:
+            return None
+        live["replacing"] = {"run": run_id, "until": (now + lease).isoformat()}
+        return live
+
+    if stack.store.transact(CLAIMS, claim, hold) is None:
+        yield None
+        return
+    renewal = Renewal(stack, claim, hold, lease)
+    try:
+        yield renewal
+    finally:
+        stack.store.transact(CLAIMS, claim, lambda doc: _without(stack, doc, run_id))
+
+
+class Renewal:
+    """Keeps a replace's claim from running out while its copy job runs: called about every second,
+    it moves the claim's end on once a quarter of it has passed."""
+
+    def __init__(self, stack: Stack, claim: str, hold: Mutation, lease: timedelta):
+        self.stack, self.claim, self.hold, self.lease = stack, claim, hold, lease
+        self.renewed = stack.clock()
+
+    def __call__(self) -> None:
+        if self.stack.clock() - self.renewed >= self.lease / 4:
+            self.stack.store.transact(CLAIMS, self.claim, self.hold)
+            self.renewed = self.stack.clock()

@@ -21,6 +21,7 @@ from . import lease
 from .aftercare import after_run
 from .chunks import fan_out, plan_chunks, resume, run_chunk
 from .commit import commit, staging_name
+from .costs import recording
 from .heartbeat import heartbeat, stopped
 from .plan import bound_text, plan_window, read_table
 from .records import failure_message, get_run, save_run
@@ -37,13 +38,16 @@ def handle_message(stack: Stack, data: bytes) -> Run | None:
     if stack.stopping.is_set():  # transient: Pub/Sub delivers it again, to a process that runs
         raise Interrupted(f"Not started: this process is shutting down (job {message.job_id}).")
     if message.chunk is not None and message.run_id is not None:
-        with run_context(job_id=message.job_id, run_id=message.run_id, trigger="chunk", chunk=message.chunk):
+        with (
+            run_context(job_id=message.job_id, run_id=message.run_id, trigger="chunk", chunk=message.chunk),
+            recording(stack, message.job_id, message.run_id) as costs,  # this chunk's BigQuery jobs
+        ):
             try:
                 run = run_chunk(stack, message.job_id, message.run_id, message.chunk)
             except Exception as e:
                 _stopped(stack, message.job_id, message.run_id, e)
                 raise
-            return None if run is None else _finished(stack, message.job_id, run)
+            return None if run is None else costs.done(_finished(stack, message.job_id, run))
     return run_job(stack, message.job_id, message.trigger)
 
 
@@ -58,12 +62,12 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
     taken = lease.acquire(stack, job_id, run.id)
     if taken is None:
         return _skipped(stack, job_id, trigger, now)
-    with run_context(job_id=job_id, run_id=run.id, trigger=trigger):
+    with run_context(job_id=job_id, run_id=run.id, trigger=trigger), recording(stack, job_id, run.id) as costs:
         if taken.lapsed is not None and taken.lapsed.run_id != run.id:
             abandon(stack, job, taken.lapsed, run.id)
         if run.chunks:
             try:
-                return _finished(stack, job_id, resume(stack, job, run))
+                return costs.done(_finished(stack, job_id, resume(stack, job, run)))
             except Exception as raised:
                 _stopped(stack, job_id, run.id, raised)
                 raise
@@ -79,7 +83,7 @@ def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
             _stopped(stack, job_id, run.id, e)
             raise e from None
         _sweep(stack, job.destination.dataset)
-        return _finished(stack, job_id, run)
+        return costs.done(_finished(stack, job_id, run))
 
 
 def _skipped(stack: Stack, job_id: str, trigger: str, now: datetime) -> Run:

@@ -8,6 +8,7 @@ its size, so one at a time would set the pace. A bulk reader that runs ahead of 
 memory stays flat in the table's size.
 """
 
+import contextvars
 import time
 from collections import deque
 from collections.abc import Callable
@@ -74,7 +75,8 @@ def stage(
         progress.bytes += spool.finish()
         while loading and (loading[0].done() or len(loading) >= settings.loads_in_flight):
             loading.popleft().result()  # a failed load stops the run here
-        loading.append(loader.submit(load, spool))
+        # in a copy of this context: the load job is recorded as the run's (warehouse.recording_jobs)
+        loading.append(loader.submit(contextvars.copy_context().run, load, spool))
 
     with ThreadPoolExecutor(max_workers=settings.loads_in_flight, thread_name_prefix="etl-load") as loader:
         try:

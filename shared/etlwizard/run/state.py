@@ -6,12 +6,14 @@ of its shape. A run message is the bytes Cloud Scheduler, "Run now" and fan-out 
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from ..errors import InvalidInput
+from ..warehouse import JobStats
 
 
 class RunStatus(StrEnum):
@@ -146,6 +148,73 @@ class AlertSent:
         return doc
 
 
+# A run's document lists at most this many of its BigQuery jobs (the sums count every one): past it,
+# loads (which bill nothing) make way first, then the oldest jobs.
+LISTED_JOBS = 40
+
+
+@dataclass(frozen=True)
+class BigQueryUse:
+    """What a run's BigQuery jobs cost, as the API reported each (warehouse.JobStats): how many, the
+    sums of what they reported (None: no job reported it; the emulator reports few), how many of
+    each kind, and the jobs themselves (at most LISTED_JOBS)."""
+
+    jobs: int = 0
+    bytes_processed: int | None = None
+    bytes_billed: int | None = None
+    slot_ms: int | None = None
+    kinds: dict[str, int] = field(default_factory=dict)  # query | load | copy -> how many
+    listed: list[JobStats] = field(default_factory=list)
+
+    def plus(self, jobs: Sequence[JobStats]) -> "BigQueryUse":
+        if not jobs:
+            return self
+        kinds = dict(self.kinds)
+        for job in jobs:
+            kinds[job.kind] = kinds.get(job.kind, 0) + 1
+        listed = list(self.listed) + list(jobs)
+        while len(listed) > LISTED_JOBS:
+            load = next((i for i, job in enumerate(listed) if job.kind == "load"), 0)
+            del listed[load]
+        return BigQueryUse(
+            self.jobs + len(jobs),
+            _sum(self.bytes_processed, [j.bytes_processed for j in jobs]),
+            _sum(self.bytes_billed, [j.bytes_billed for j in jobs]),
+            _sum(self.slot_ms, [j.slot_ms for j in jobs]),
+            kinds,
+            listed,
+        )
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> "BigQueryUse":
+        if not doc:
+            return cls()
+        return cls(
+            doc.get("jobs", 0),
+            doc.get("bytes_processed"),
+            doc.get("bytes_billed"),
+            doc.get("slot_ms"),
+            dict(doc.get("kinds") or {}),
+            [JobStats.from_doc(j) for j in doc.get("listed") or []],
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "jobs": self.jobs,
+            "bytes_processed": self.bytes_processed,
+            "bytes_billed": self.bytes_billed,
+            "slot_ms": self.slot_ms,
+            "kinds": self.kinds,
+            "listed": [j.to_doc() for j in self.listed],
+            "unlisted": self.jobs - len(self.listed),
+        }
+
+
+def _sum(total: int | None, values: list[int | None]) -> int | None:
+    reported = [v for v in values if v is not None]
+    return total if not reported else (total or 0) + sum(reported)
+
+
 @dataclass(frozen=True)
 class Run:
     id: str
@@ -163,6 +232,7 @@ class Run:
     split_column: str | None = None  # set when the window fanned out into chunks
     chunks: list[Chunk] = field(default_factory=list)
     alerts: list[AlertSent] = field(default_factory=list)  # what was said about this run, and to whom
+    bigquery: BigQueryUse = field(default_factory=BigQueryUse)  # its BigQuery jobs: run/costs.py
 
     @classmethod
     def new(cls, job_id: str, trigger: str, now: datetime, status: RunStatus = RunStatus.RUNNING) -> "Run":
@@ -202,6 +272,7 @@ class Run:
             split_column=doc.get("split_column"),
             chunks=[Chunk.from_doc(c) for c in doc.get("chunks") or []],
             alerts=[AlertSent.from_doc(a) for a in doc.get("alerts") or []],
+            bigquery=BigQueryUse.from_doc(doc.get("bigquery")),
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -219,6 +290,7 @@ class Run:
             "error": self.error,
             "dropped_array_nulls": self.dropped_array_nulls,
             "alerts": [a.to_doc() for a in self.alerts],
+            "bigquery": self.bigquery.to_doc(),
         }
         if self.chunks:
             doc.update(split_column=self.split_column, chunks=[c.to_doc() for c in self.chunks])
