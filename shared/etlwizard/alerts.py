@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 from .config import Settings, webhook_problem
 from .errors import InvalidInput, NotFound
+from .health import CHECK_TRIGGERS
 from .job import COLLECTION, AlertChannels, Job, LoadType
 from .logs import fields
 from .run.records import change_run, get_run, list_runs
@@ -428,7 +429,10 @@ def _same_failure(stack: Stack, run: Run) -> str | None:
     earlier = [
         r
         for r in list_runs(stack, run.job_id)
-        if r.id != run.id and r.started_at <= run.started_at and r.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+        if r.id != run.id
+        and r.started_at <= run.started_at
+        and r.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+        and r.trigger not in CHECK_TRIGGERS
     ]
     if not earlier:
         return None
@@ -525,7 +529,10 @@ def succeeded(stack: Stack, job_id: str, run: Run) -> AlertSent | None:
         earlier = [
             r
             for r in list_runs(stack, job.id)
-            if r.id != run.id and r.status is RunStatus.SUCCEEDED and r.started_at <= run.started_at
+            if r.id != run.id
+            and r.status is RunStatus.SUCCEEDED
+            and r.started_at <= run.started_at
+            and r.trigger not in CHECK_TRIGGERS
         ]
         check = row_check(run.rows, [r.rows for r in earlier])
         if check is None or check.direction is None:

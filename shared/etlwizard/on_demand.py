@@ -15,15 +15,15 @@ answers "not repaired: a run of the job is in progress" when it cannot.
 import logging
 from typing import Any
 
-from . import alerts
-from .errors import Conflict, EtlError, InvalidInput
+from .errors import Conflict, InvalidInput
 from .job import COLLECTION, runs_collection
 from .jobs import get_job, show_run
 from .payload import optional_bool, require_object
+from .run.aftercare import alert_mismatch, try_repair
 from .run.deletes import Sweep, sweep
 from .run.records import annotate_run, change_run, failure_message, save_run
 from .run.state import Run, RunStatus
-from .run.verify import Verification, repair, verify
+from .run.verify import verify
 from .stack import Stack
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,9 @@ def verify_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
         found = verify(stack, job_id)
         result: dict[str, Any] = found.to_doc()
         if found.status == "mismatched":
-            _alert_mismatch(stack, job_id, run, found)
+            alert_mismatch(stack, job_id, run.id, found)
             if repairing:
-                result["repaired"] = _repaired(stack, job_id, found).to_doc()
+                result["repaired"] = try_repair(stack, job_id, found).to_doc()
         annotate_run(stack, job_id, run.id, verification=result)
     except Exception as e:
         _finish(stack, job_id, run, failure_message(e))
@@ -108,25 +108,6 @@ def _finish(stack: Stack, job_id: str, run: Run, error: str | None) -> dict[str,
         log.warning("job %s: could not record the end of %s run %s", job_id, run.trigger, run.id, exc_info=True)
         doc = None
     return show_run(doc) if doc is not None else run.finished(status, stack.clock(), error).to_doc()
-
-
-def _alert_mismatch(stack: Stack, job_id: str, run: Run, found: Verification) -> None:
-    """As aftercare.py alerts a mismatch after a run: once per run and verification."""
-    job = get_job(stack, job_id)
-    buckets = ", ".join(m.bucket for m in found.mismatched[:5])
-    message = f"{job.name}: {len(found.mismatched)} buckets differ from the source ({buckets})"
-    details = {"verification_id": f"{run.id}:{found.checked_at}", **found.to_doc()}
-    alerts.notify(stack, job, alerts.Alert.new(alerts.AlertKind.MISMATCH, job, run.id, message, stack.clock(), details))
-
-
-def _repaired(stack: Stack, job_id: str, found: Verification) -> Verification:
-    """Repair's result; a repair that broke (a source gone mid-way) is a failed result, not an answer
-    that loses the mismatch found."""
-    try:
-        return repair(stack, job_id, found)
-    except EtlError as e:
-        log.warning("job %s: repair failed: %s", job_id, e.message)
-        return Verification("failed", stack.clock().isoformat(), found.scope, message=f"not repaired: {e.message}")
 
 
 def _swept_at(stack: Stack, job_id: str, swept: Sweep) -> None:

@@ -46,6 +46,7 @@ BAD_VALUES = [10**100, -(10**100), 1.5e308, [[]], {"$gt": ""}, "a\x00b", "a\x1bb
 INJECTIONS = ['{canary}"; DROP TABLE {canary}; --', "{canary}`; DROP TABLE {canary}; #", "{canary}' OR '1'='1"]
 
 BODILESS = {
+    "api.sweep_job",
     "api.list_connections",
     "api.test_connection",
     "api.delete_connection",
@@ -86,6 +87,8 @@ def world(client, stack, pg, postgres_db, dataset):
         historical_start_date="2024-01-01",
         destination={"mode": "new", "dataset": dataset, "table": "orders", "add_missing_columns": False},
         schedule=schedule,
+        checks={"verify": True, "repair": False, "deleted_rows": "keep", "sweep_every_run": False},
+        alerts={"webhook_url": "https://hooks.example.com/services/T/B/x", "topic": "etl-alerts"},
     )
     created = client.post("/api/etl/jobs/", json=job_body)
     assert created.status_code == 201, created.get_json()
@@ -112,6 +115,7 @@ def world(client, stack, pg, postgres_db, dataset):
         "api.update_job": {"name": "Orders", "schedule": schedule, "selected_columns": job_body["selected_columns"]},
         "api.delete_job": {"drop_table": False},
         "api.reconnect_job": {"connection_id": pg, "schema_name": "public", "table_name": "composite_pk"},
+        "api.verify_job": {"repair": False},
     }
     paths = {"job_id": job, "connection_id": pg, "dataset": dataset, "table": "orders"}
     return {"job": job, "connection": pg, "bodies": bodies, "paths": paths}

@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .. import alerts
+from ..errors import EtlError
 from ..job import COLLECTION
 from ..jobs import get_job
 from ..stack import Stack
 from .deletes import sweep
 from .records import annotate_run
 from .state import Run
-from .verify import repair, verify
+from .verify import Verification, repair, verify
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(days=1)
@@ -45,13 +46,28 @@ def _verify(stack: Stack, job_id: str, run: Run) -> None:
     found = verify(stack, job_id, lower, upper)
     result: dict[str, Any] = found.to_doc()
     if found.status == "mismatched":
-        job = get_job(stack, job_id)
-        buckets = ", ".join(m.bucket for m in found.mismatched[:5])
-        message = f"{job.name}: {len(found.mismatched)} buckets differ from the source ({buckets})"
-        details = {"verification_id": f"{run.id}:{found.checked_at}", **found.to_doc()}
-        alerts.notify(
-            stack, job, alerts.Alert.new(alerts.AlertKind.MISMATCH, job, run.id, message, stack.clock(), details)
-        )
-        if job.checks.repair and run.trigger != REPAIR_TRIGGER:
-            result["repaired"] = repair(stack, job_id, found, lower, upper).to_doc()
+        alert_mismatch(stack, job_id, run.id, found)
+        if get_job(stack, job_id).checks.repair and run.trigger != REPAIR_TRIGGER:
+            result["repaired"] = try_repair(stack, job_id, found, lower, upper).to_doc()
     annotate_run(stack, job_id, run.id, verification=result)
+
+
+def alert_mismatch(stack: Stack, job_id: str, run_id: str, found: Verification) -> None:
+    """A mismatch alert, once per run and verification."""
+    job = get_job(stack, job_id)
+    buckets = ", ".join(m.bucket for m in found.mismatched[:5])
+    message = f"{job.name}: {len(found.mismatched)} buckets differ from the source ({buckets})"
+    details = {"verification_id": f"{run_id}:{found.checked_at}", **found.to_doc()}
+    alerts.notify(stack, job, alerts.Alert.new(alerts.AlertKind.MISMATCH, job, run_id, message, stack.clock(), details))
+
+
+def try_repair(
+    stack: Stack, job_id: str, found: Verification, lower: str | None = None, upper: str | None = None
+) -> Verification:
+    """Repair's result; a repair that broke (a source gone mid-way) is a failed result, not an answer
+    that loses the mismatch found."""
+    try:
+        return repair(stack, job_id, found, lower, upper)
+    except EtlError as e:
+        log.warning("job %s: repair failed: %s", job_id, e.message)
+        return Verification("failed", stack.clock().isoformat(), found.scope, message=f"not repaired: {e.message}")
