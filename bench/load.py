@@ -57,7 +57,7 @@ from etlwizard import connections, jobs  # noqa: E402
 from etlwizard.columnar import ParquetSpool  # noqa: E402
 from etlwizard.config import Settings  # noqa: E402
 from etlwizard.emulator import BigQueryEmulator  # noqa: E402
-from etlwizard.run.engine import run_job  # noqa: E402
+from etlwizard.run.engine import handle_message, run_job  # noqa: E402
 from etlwizard.stack import Stack  # noqa: E402
 
 PG_TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, qty int, price numeric(12,2), sku varchar(40),
@@ -148,6 +148,7 @@ def run_once(stack, connection_id, schema, dataset, load_type, table="bench"):
         "timestamp_column": "updated_at" if load_type == "transactional" else None,
         "historical_backfill": "all",
         "destination": {"mode": "new", "dataset": dataset, "table": f"{table}_{load_type}"},
+        "checks": {"verify": False},  # the load alone: bench/trust.py measures verification
     }
     job = jobs.create_job(stack, body)
     seconds, run, peak = timed(lambda: run_job(stack, job["id"]))
@@ -187,7 +188,7 @@ def bench(name, stack, connection_id, schema, export, add_rows, rows, load_secon
     )
     if load_seconds:
         for in_flight in (1, stack.settings.loads_in_flight):
-            padded = Stack(replace(stack.settings, loads_in_flight=in_flight))
+            padded = Stack(replace(stack.settings, loads_in_flight=in_flight), run_handler=handle_message)
             slow_loads(padded, load_seconds)
             _, seconds, run, peak = run_once(padded, connection_id, schema, f"bench_{uuid.uuid4().hex[:6]}", "catalog")
             report(
@@ -233,7 +234,8 @@ def main():
                 data_dir=Path(data),
                 run_lag_seconds=1,
                 fanout_rows=10 * rows,
-            )
+            ),
+            run_handler=handle_message,
         )
         if only in (None, "postgresql"):
             bench_postgres(stack, rows, extra, load_seconds)
