@@ -444,11 +444,10 @@ class Warehouse:
         self.drop_table(dataset, table)
         self._call(self.client.create_table, target, retry=self._retry, timeout=self._timeout)
 
-    def replace_with(self, dataset: str, table: str, source: str, waiting: Callable[[], None] = lambda: None) -> None:
+    def replace_with(self, dataset: str, table: str, source: str) -> None:
         """Replace `table`'s rows with `source`'s by one copy job (WRITE_TRUNCATE): atomic, readers
         see the old rows or the new ones, and BigQuery bills no bytes for it. The two tables must
-        have the same schema and partitioning (create_like). `waiting` is called about every second
-        while the copy runs."""
+        have the same schema and partitioning (create_like)."""
         config = bigquery.CopyJobConfig(
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
@@ -461,12 +460,7 @@ class Warehouse:
             retry=self._retry,
             timeout=self._timeout,
         )
-        while True:
-            try:
-                self._call(job.result, timeout=1)
-                break
-            except TimeoutError:  # not cancelled when the process stops: the commit is under way
-                waiting()
+        self._call(job.result)  # not cancelled when the process stops: the commit is under way
         _record(lambda: JobStats.of(job))
 
     def others_rows(self, dataset: str, table: str, source_id: str) -> int:

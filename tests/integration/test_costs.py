@@ -9,6 +9,7 @@ import time
 import uuid
 from decimal import Decimal
 
+import pytest
 from google.cloud import bigquery
 
 from etlwizard.bigquery_client import make_client
@@ -19,6 +20,7 @@ from etlwizard.run.costs import by_month
 from etlwizard.run.engine import run_job
 from etlwizard.run.records import get_run, list_runs
 from tests.integration.loading import ago, destination, make_job, run
+from web.app import create_app
 
 
 def api_says(client, job_id):
@@ -91,8 +93,6 @@ def test_every_bigquery_job_of_a_run_is_recorded_as_the_api_reported_it(client, 
 
 
 def test_a_fanned_out_run_records_the_jobs_of_every_chunk(make_stack, connect, postgres_db, pg_sql, table, dataset):
-    from web.app import create_app
-
     stack = make_stack(fanout_rows=250)
     client = create_app(stack=stack).test_client()
     pg_sql(
@@ -112,6 +112,13 @@ def test_a_fanned_out_run_records_the_jobs_of_every_chunk(make_stack, connect, p
     assert recorded["kinds"]["load"] >= 4  # one file at least per chunk, each chunk's call adding its own
 
 
+@pytest.fixture
+def any_size(monkeypatch):
+    """Tables of any size replaced by copy where they may be (the emulator reports every table as
+    0 bytes, below commit.REPLACE_MIN_BYTES)."""
+    monkeypatch.setattr(commits, "REPLACE_MIN_BYTES", 0)
+
+
 def catalog_job(client, pg, table, dataset, **overrides):
     return make_job(client, pg, table, dataset, load_type="catalog", timestamp_column=None, **overrides)
 
@@ -121,7 +128,7 @@ def kinds(run_doc):
 
 
 def test_a_catalog_snapshot_of_its_own_table_is_a_copy_job_with_the_same_rows(
-    client, stack, pg, pg_sql, table, dataset
+    any_size, client, stack, pg, pg_sql, table, dataset
 ):
     pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1.10, '{ago(60)}'), (2, 'b', 2.20, '{ago(50)}')")
     # a partitioned, clustered table made beforehand (as a transactional job would have it)
@@ -161,7 +168,7 @@ def test_a_catalog_snapshot_of_its_own_table_is_a_copy_job_with_the_same_rows(
 
 
 def test_a_copy_replace_is_atomic_for_a_reader_and_leaves_other_tables_alone(
-    client, stack, settings, pg, pg_sql, table, dataset
+    any_size, client, stack, settings, pg, pg_sql, table, dataset
 ):
     pg_sql(f"INSERT INTO {table} SELECT g, 'n' || g, g, now() FROM generate_series(1, 2000) g")
     job = catalog_job(client, pg, table, dataset)
@@ -206,7 +213,7 @@ def test_a_copy_replace_is_atomic_for_a_reader_and_leaves_other_tables_alone(
         pg_sql(f"DROP TABLE {other}")
 
 
-def test_a_shared_table_keeps_the_scoped_merge(client, stack, pg, pg_sql, table, dataset):
+def test_a_shared_table_keeps_the_scoped_merge(any_size, client, stack, pg, pg_sql, table, dataset):
     pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, now()), (2, 'b', 2, now())")
     job = catalog_job(client, pg, table, dataset)
     assert kinds(run(stack, job["id"])).get("copy") == 1  # alone in its table so far
@@ -227,7 +234,7 @@ def test_a_shared_table_keeps_the_scoped_merge(client, stack, pg, pg_sql, table,
         pg_sql(f"DROP TABLE {other}")
 
 
-def test_rows_not_loaded_by_etl_wizard_keep_the_merge(client, stack, pg, pg_sql, table, dataset):
+def test_rows_not_loaded_by_etl_wizard_keep_the_merge(any_size, client, stack, pg, pg_sql, table, dataset):
     columns = [Column("id", "integer", "INT64", False), Column("note", "text", "STRING", True)]
     stack.warehouse.create_table(dataset, "events", columns, cluster_fields=["id"])
     stack.warehouse.query(f"INSERT INTO `{stack.warehouse.project}.{dataset}.events` (id, note) VALUES (7, 'by hand')")
@@ -251,11 +258,11 @@ def test_a_replace_gives_way_to_a_merge_writing_the_table_and_a_merge_waits_for_
     pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, now())")
     job = get_job(stack, catalog_job(client, pg, table, dataset)["id"])
     # another job's MERGE into the same table is running: the replace does not claim it
-    with commits.merging(stack, job, "run-a"), commits.replacing(stack, job, "run-b") as renew:
-        assert renew is None
+    with commits.merging(stack, job, "run-a"), commits.replacing(stack, job, "run-b") as claimed:
+        assert not claimed
     order = []
-    with commits.replacing(stack, job, "run-b") as renew:
-        assert renew is not None
+    with commits.replacing(stack, job, "run-b") as claimed:
+        assert claimed
         waiting = threading.Thread(target=lambda: _merge_then(stack, job, order))
         waiting.start()
         waiting.join(timeout=1)
@@ -282,3 +289,12 @@ def test_an_updated_row_whose_old_cursor_is_outside_the_window_is_upserted_once(
     time.sleep(1.5)  # past the run lag
     assert run(stack, job["id"])["rows"] == 1
     assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(1, "new"), (2, "b")]
+
+
+def test_a_small_table_is_merged(client, stack, pg, pg_sql, table, dataset):
+    """Below commit.REPLACE_MIN_BYTES the MERGE bills less than the replace's question and INSERT
+    (BigQuery bills every query at least 10 MB): the emulator's tables all report 0 bytes."""
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'a', 1, now())")
+    done = run(stack, catalog_job(client, pg, table, dataset)["id"])
+    assert done["bigquery"]["kinds"] == {"load": 1, "query": 2}  # the MERGE, and the verification
+    assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(1, "a")]

@@ -5,21 +5,25 @@ whether it runs once or twice.
   the window's boundary replace themselves.
 - Transactional without a key: a MERGE replacing this source's rows inside the window.
 - Catalog: a MERGE inserting the snapshot and deleting this source's other rows in one statement, so
-  a reader sees the old snapshot or the new one. Where the table holds this source's rows only, the
-  snapshot replaces the table instead (`replace_table`): one INSERT ... SELECT of staging into a table
-  made like the destination, then a copy job over the destination (WRITE_TRUNCATE). Same rows, and
-  as atomic, but BigQuery bills the staged bytes only, where the MERGE bills the whole destination
-  table besides (a copy job bills nothing).
+  a reader sees the old snapshot or the new one. Where the table holds this source's rows only (and
+  is large enough for it to pay), the snapshot replaces the table instead (`replace_table`): one
+  INSERT ... SELECT of staging into a table made like the destination, then a copy job over the
+  destination (WRITE_TRUNCATE). The same rows, as atomic; BigQuery bills the staged bytes and a scan
+  of _etl_source_id, where the MERGE bills the whole destination table besides the staged bytes (a
+  copy job bills nothing).
 Other sources' rows in a shared table are never touched.
 
 Whether a table holds other sources' rows is asked under a claim on the table in the job store
 (collection `table_writes`): a replace holds it alone, from that question to its copy's end, and
-every MERGE of a commit registers beside it. So no other job's commit can put rows in between the
-answer and the copy. Writers other than the run engine's commits are outside the claim: a
-transactional repair (run/verify.py) writes only its own source's rows, which already exist where it
-repairs, and rows written by hand while a replace runs may be lost, as with any table replaced.
+every MERGE of a commit registers beside it (waiting while a replace holds it). So no other job's
+commit can put rows in between the answer and the copy. Writers other than the run engine's commits
+are outside the claim: a transactional repair (run/verify.py) rewrites only its own source's rows,
+which were there when the question was asked, and rows written by hand while a replace runs are
+lost, as with any table replaced.
 """
 
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +38,6 @@ from ..job import Job
 from ..model import Column
 from ..sources.base import Bound
 from ..stack import Stack
-from ..store import Mutation
 from ..warehouse import DELETED_AT, LOADED_AT, RUN_ID, SOURCE_ID, STAGING_MARK
 
 CLAIMS = "table_writes"  # job store: per destination table, the commits writing it now
@@ -42,6 +45,12 @@ CLAIMS = "table_writes"  # job store: per destination table, the commits writing
 # a worker that died, not a MERGE still running.
 MERGE_HOLD = timedelta(hours=6)
 WAIT_SECONDS = 0.25  # how often a MERGE waiting for a replace to finish looks again
+# A smaller table is merged: BigQuery bills every query at least 10 MB, so below about this size the
+# replace's question and INSERT cost more than the MERGE's scan of the table they spare. (The
+# emulator reports every table as 0 bytes: the demo and the run tests merge.)
+REPLACE_MIN_BYTES = 32 * 2**20
+
+log = logging.getLogger(__name__)
 
 
 def staging_name(job: Job, run_id: str, chunk: int | None = None) -> str:
@@ -159,31 +168,35 @@ def commit(
 
 
 def replace_table(stack: Stack, job: Job, columns: list[Column], staged: str, run_id: str) -> bool:
-    """A catalog snapshot (`staged`, as SQL) replaces the job's table by a copy job, where the table
+    """A catalog snapshot (`staged`, as SQL) replaces the job's table by a copy job where the table
     holds this source's rows only: provably what the catalog MERGE would leave (the same inserted
-    rows; no other rows to keep). False, having changed nothing, where the MERGE must do it: the
-    table holds other sources' rows, or rows not loaded by ETL Wizard, or another commit is writing
-    it now.
+    rows, no other rows to keep). False, having changed nothing, where the MERGE does it: the table
+    holds other sources' rows or rows ETL Wizard did not load, another commit is writing it now, or
+    it is smaller than REPLACE_MIN_BYTES.
 
-    The copy's source is a table made like the destination (schema, partitioning, clustering: a
-    copy needs matching partitioning, and gives the destination the source's schema), filled by one
-    INSERT ... SELECT of staging with the run's metadata columns. Asked first without the claim (so a
-    shared table pays one cheap question, not the INSERT), then again under it."""
+    Under the table's claim: one question (a scan of _etl_source_id), then a table made like the
+    destination (schema, partitioning, clustering: a copy needs matching partitioning, and gives the
+    destination the copied table's schema) filled by one INSERT ... SELECT of staging with the run's
+    metadata columns, then the copy. The destination's schema is read again just before the copy:
+    a column added meanwhile (a job edited) sends the commit to the MERGE rather than drop it."""
     warehouse, dataset, table = stack.warehouse, job.destination.dataset, job.destination.table
-    if warehouse.others_rows(dataset, table, job.source_id):
+    if (warehouse.get_table(dataset, table).num_bytes or 0) < REPLACE_MIN_BYTES:
         return False
-    replacement = f"{staging_name(job, run_id)}_replace"
-    warehouse.create_like(dataset, replacement, warehouse.get_table(dataset, table))
-    try:
-        insert = insert_statement(job, columns, warehouse.quoted(dataset, replacement), staged, run_id)
-        warehouse.query(insert.sql, insert.params)
-        with replacing(stack, job, run_id) as renew:
-            if renew is None or warehouse.others_rows(dataset, table, job.source_id):
+    with replacing(stack, job, run_id) as claimed:
+        if not claimed or warehouse.others_rows(dataset, table, job.source_id):
+            return False
+        like = warehouse.get_table(dataset, table)
+        replacement = f"{staging_name(job, run_id)}_replace"
+        warehouse.create_like(dataset, replacement, like)
+        try:
+            insert = insert_statement(job, columns, warehouse.quoted(dataset, replacement), staged, run_id)
+            warehouse.query(insert.sql, insert.params)
+            if warehouse.get_table(dataset, table).schema != like.schema:
                 return False
-            warehouse.replace_with(dataset, table, replacement, waiting=renew)
-        return True
-    finally:
-        warehouse.drop_table(dataset, replacement)
+            warehouse.replace_with(dataset, table, replacement)
+        finally:
+            warehouse.drop_table(dataset, replacement)
+    return True
 
 
 def _claim_id(job: Job) -> str:
@@ -229,9 +242,10 @@ def _without(stack: Stack, doc: dict[str, Any] | None, run_id: str) -> dict[str,
 
 
 @contextmanager
-def replacing(stack: Stack, job: Job, run_id: str) -> Iterator["Renewal | None"]:
-    """The job's table claimed for a replace alone: yields how to keep the claim (call it while the
-    copy runs), or None when another commit is writing the table now (nothing was claimed)."""
+def replacing(stack: Stack, job: Job, run_id: str) -> Iterator[bool]:
+    """The job's table claimed for a replace alone for the block (True), renewed by a thread every
+    quarter of ETL_LEASE_SECONDS while it lasts; False when another commit is writing the table now
+    (nothing claimed)."""
     claim, lease = _claim_id(job), timedelta(seconds=stack.settings.lease_seconds)
 
     def hold(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -244,24 +258,22 @@ def replacing(stack: Stack, job: Job, run_id: str) -> Iterator["Renewal | None"]
         return live
 
     if stack.store.transact(CLAIMS, claim, hold) is None:
-        yield None
+        yield False
         return
-    renewal = Renewal(stack, claim, hold, lease)
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(lease.total_seconds() / 4):
+            try:
+                stack.store.transact(CLAIMS, claim, hold)
+            except Exception:  # the store is away for a moment: the claim lasts a lease
+                log.warning("renewing the replace claim on %s failed", claim, exc_info=True)
+
+    renewer = threading.Thread(target=renew, name="etl-claim", daemon=True)
+    renewer.start()
     try:
-        yield renewal
+        yield True
     finally:
+        done.set()
+        renewer.join()
         stack.store.transact(CLAIMS, claim, lambda doc: _without(stack, doc, run_id))
-
-
-class Renewal:
-    """Keeps a replace's claim from running out while its copy job runs: called about every second,
-    it moves the claim's end on once a quarter of it has passed."""
-
-    def __init__(self, stack: Stack, claim: str, hold: Mutation, lease: timedelta):
-        self.stack, self.claim, self.hold, self.lease = stack, claim, hold, lease
-        self.renewed = stack.clock()
-
-    def __call__(self) -> None:
-        if self.stack.clock() - self.renewed >= self.lease / 4:
-            self.stack.store.transact(CLAIMS, self.claim, self.hold)
-            self.renewed = self.stack.clock()
