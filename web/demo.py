@@ -1,6 +1,12 @@
 """The demo: the embedded stack (BigQuery emulator, SQLite job store, file secrets, in-process
-scheduler and run workers), a sample source dataset in the emulator, and the wizard on
-http://localhost:$PORT. Run it with bin/demo."""
+scheduler and run workers), two sample sources (a PostgreSQL shop, web/sample_shop.py, and a
+dataset in the emulator), and the wizard on http://localhost:$PORT. Run it with bin/demo.
+
+Its own settings, read here only (the library's come from Settings): ETL_SAMPLE_POSTGRES, the
+PostgreSQL server to put the sample shop on when it answers (a postgresql:// URL naming the
+database; default postgres@127.0.0.1:5432/etl_wizard_sample; `off`: no PostgreSQL sample), else it
+gets an embedded one; ETL_SAMPLE_ORDERS, the rows of its orders table when first made (1,000,000).
+"""
 
 import io
 import json
@@ -8,22 +14,26 @@ import logging
 import os
 import random
 import signal
+import subprocess
 import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pg8000.exceptions
 from google.cloud import bigquery
 
 from etlwizard import connections
 from etlwizard.bigquery_client import make_client
 from etlwizard.config import Settings
 from etlwizard.emulator import BigQueryEmulator
+from etlwizard.errors import EtlError
 from etlwizard.logs import configure_logging
 from etlwizard.run.engine import handle_message
 from etlwizard.run.recovery import recover
 from etlwizard.stack import Stack
 from web.app import create_app
+from web.sample_shop import DEFAULT_ORDERS, DEFAULT_SERVER, SampleShop, start_sample_shop
 
 SAMPLE_DATASET = "sample_shop"
 STOP_SECONDS = 7  # of the 10 s a supervisor (Cloud Run, systemd) gives before SIGKILL
@@ -103,13 +113,18 @@ def ensure_sample_connection(stack: Stack) -> None:
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings)  # readable text (ETL_LOG_FORMAT=json: Cloud Logging's JSON lines)
+    sample_server = os.environ.get("ETL_SAMPLE_POSTGRES", DEFAULT_SERVER)
+    sample_orders = int(os.environ.get("ETL_SAMPLE_ORDERS", DEFAULT_ORDERS))
     emulator = BigQueryEmulator(
         settings.project, settings.data_dir / "bigquery", log_path=settings.data_dir / "bigquery.log"
     )
     settings = replace(settings, bigquery_endpoint=emulator.start())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a plain `kill` stops as Ctrl+C does
     stack = Stack(settings, run_handler=handle_message)
+    shop = None
     try:
+        # before recover(): a job it runs again may read the sample shop
+        shop = open_sample_shop(stack, sample_server, sample_orders)
         recover(stack)  # runs a killed demo left `running` are over: their jobs run again at once
         seed_sample_dataset(make_client(settings))
         ensure_sample_connection(stack)
@@ -117,23 +132,40 @@ def main() -> None:
         stack.scheduler.start()  # scheduled jobs run while the demo runs
         print(
             f"\n  ETL Wizard is running: http://localhost:{settings.port}/\n"
-            f"  (data in {settings.data_dir}; Ctrl+C stops)\n",
+            + (f"  {shop.describe()}\n" if shop else "")
+            + f"  (data in {settings.data_dir}; Ctrl+C stops)\n",
             flush=True,
         )
         app.run(host="127.0.0.1", port=settings.port, threaded=True)
     finally:
-        stop(stack, emulator)
+        stop(stack, emulator, shop)
 
 
-def stop(stack: Stack, emulator: BigQueryEmulator) -> None:
+def open_sample_shop(stack: Stack, server: str, orders: int) -> SampleShop | None:
+    """The PostgreSQL sample, or None (off, or it could not be had: the demo runs without it)."""
+    if server == "off":
+        return None
+    try:
+        return start_sample_shop(stack, server, orders)
+    except (EtlError, OSError, pg8000.exceptions.Error, subprocess.SubprocessError) as e:
+        logging.getLogger(__name__).warning("the PostgreSQL sample shop is not available: %s", e)
+        return None
+
+
+def stop(stack: Stack, emulator: BigQueryEmulator, shop: SampleShop | None = None) -> None:
     """Within 10 s: runs in flight stop, record themselves interrupted and free their jobs (they
-    need the emulator for that: it stops last); a run that does not stop in time is left behind,
-    and the next start finds it."""
+    need the emulator for that: it stops last, with the sample's embedded PostgreSQL); a run that
+    does not stop in time is left behind, and the next start finds it."""
     stack.stopping.set()
     stack.scheduler.stop()
     drained = stack.publisher.drain(timeout=STOP_SECONDS)
     stack.close()
+    embedded = shop.embedded if shop else None
+    if embedded:
+        embedded.begin_stop()  # shuts down while the emulator does
     emulator.stop()
+    if embedded:
+        embedded.stop()
     if not drained:
         logging.getLogger(__name__).warning("runs still in flight after %d s: stopping without them", STOP_SECONDS)
         os._exit(1)

@@ -23,10 +23,12 @@ class Demo:
     """The demo as a user runs it, on a data directory and port of the test's; loads in small
     files one at a time, so that a run lasts long enough to be cut off."""
 
-    def __init__(self, data_dir: Path, log: Path):
+    def __init__(self, data_dir: Path, log: Path, env: dict[str, str] | None = None):
         self.data_dir, self.log, self.port = data_dir, log, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        # These tests are about runs cut off: no PostgreSQL sample shop (test_demo_sample.py has it)
+        self.env = {"ETL_SAMPLE_POSTGRES": "off", **(env or {})}
 
     def start(self) -> "Demo":
         env = {
@@ -36,6 +38,7 @@ class Demo:
             "ETL_CHUNK_ROWS": "20000",
             "ETL_BATCH_ROWS": "5000",
             "ETL_LOADS_IN_FLIGHT": "1",
+            **self.env,
         }
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
@@ -69,19 +72,38 @@ class Demo:
         raise AssertionError(f"no run of job {job_id} came to that within {seconds} s: {self.runs(job_id)}")
 
     def stop(self, sig: int) -> float:
-        """Send `sig`; the seconds until the process (and its emulator) had gone."""
+        """Send `sig`; the seconds until the process and its children had gone (its emulator, and
+        an embedded PostgreSQL: on the same data directory there can be one of each)."""
         assert self.process is not None
         started = time.monotonic()
         self.process.send_signal(sig)
         self.process.wait(timeout=60)
-        while any(str(self.data_dir) in _cmdline(pid) for pid in os.listdir("/proc") if pid.isdigit()):
-            time.sleep(0.1)  # its emulator ends with it: on the same data directory there can be one
+        deadline = time.monotonic() + 60
+        while self.children_left():
+            assert time.monotonic() < deadline, f"still running after 60 s: {self.children_left()}"
+            time.sleep(0.1)
         return time.monotonic() - started
+
+    def children_left(self) -> list[str]:
+        """Processes working on the data directory: named on their command line (the emulator, the
+        PostgreSQL server), or in it (each PostgreSQL process works in its cluster)."""
+        return [
+            _cmdline(pid)
+            for pid in os.listdir("/proc")
+            if pid.isdigit() and (str(self.data_dir) in _cmdline(pid) or _cwd(pid).startswith(f"{self.data_dir}/"))
+        ]
 
 
 def _cmdline(pid: str) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _cwd(pid: str) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd") + "/"
     except OSError:
         return ""
 
