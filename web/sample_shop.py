@@ -193,6 +193,7 @@ class Server:
 class SampleShop:
     server: Server
     embedded: "EmbeddedPostgres | None"  # None: on a server the demo did not start
+    connection_id: str = ""  # its saved connection's (the same from one start to the next)
 
     def describe(self) -> str:
         own = f" (the demo's own PostgreSQL, in {self.embedded.cluster})" if self.embedded else ""
@@ -228,8 +229,7 @@ def _seeded(stack: Stack, shop: SampleShop, orders: int) -> SampleShop:
     made = seed_shop(shop.server, orders)
     if made:
         log.info("seeded the sample shop in %.1f s: %s", time.monotonic() - started, ", ".join(made))
-    _save_connection(stack, shop.server)
-    return shop
+    return replace(shop, connection_id=_save_connection(stack, shop.server))
 
 
 def _refused(server: Server) -> str | None:
@@ -315,7 +315,8 @@ def _saved_connection(stack: Stack) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _save_connection(stack: Stack, server: Server) -> None:
+def _save_connection(stack: Stack, server: Server) -> str:
+    """The id of the sample's connection, made or moved to `server` if need be."""
     saved = _saved_connection(stack)
     if saved is None:
         body = {
@@ -329,8 +330,9 @@ def _save_connection(stack: Stack, server: Server) -> None:
         }
         if is_loopback(server.host):
             body["tls_mode"] = "disable"  # the traffic never leaves the machine
-        connections.create_connection(stack, body)
-    elif (saved["host"], saved["port"], saved["database"]) != (server.host, server.port, server.database):
+        made: str = connections.create_connection(stack, body)["id"]
+        return made
+    if (saved["host"], saved["port"], saved["database"]) != (server.host, server.port, server.database):
         # The sample moved (another port, or from a server that went away to an embedded one): the
         # same connection, so the jobs made on it follow. The library has no way to change a saved
         # connection's address, so it is written here as connections.py writes it.
@@ -342,6 +344,8 @@ def _save_connection(stack: Stack, server: Server) -> None:
         )
         stack.store.put(connections.COLLECTION, moved.id, moved.to_doc())
         log.info("%s now points at %s", SAMPLE_CONNECTION, server)
+    kept: str = saved["id"]
+    return kept
 
 
 class EmbeddedPostgres:

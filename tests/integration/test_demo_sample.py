@@ -1,7 +1,8 @@
 """The demo's PostgreSQL sample shop (web/sample_shop.py), in real demo processes: with no local
 PostgreSQL to be had it runs its own, which a job loads from and which stops with the demo (SIGTERM
-or SIGKILL); with one, the shop is a database of its own there. A small shop (ETL_SAMPLE_ORDERS)
-keeps these quick; bin/demo's has a million orders."""
+or SIGKILL); with one, the shop is a database of its own there, and the saved connection follows
+the shop when that server goes. A small shop (ETL_SAMPLE_ORDERS) keeps these quick; bin/demo's has a
+million orders."""
 
 import signal
 import uuid
@@ -109,7 +110,7 @@ def local_database():
     admin.close()
 
 
-def test_with_a_local_postgresql_the_sample_is_a_database_of_its_own_there(tmp_path, demos, local_database):
+def test_with_a_local_postgresql_the_sample_is_a_database_there_until_that_server_goes(tmp_path, demos, local_database):
     env = {
         "ETL_SAMPLE_POSTGRES": f"postgresql://postgres@127.0.0.1:5432/{local_database}",
         "ETL_SAMPLE_ORDERS": "1000",
@@ -126,3 +127,10 @@ def test_with_a_local_postgresql_the_sample_is_a_database_of_its_own_there(tmp_p
     assert not (tmp_path / "data" / "postgres").exists()  # no server of its own
     assert demo.children_left()  # the emulator only
     assert demo.stop(signal.SIGTERM) < 10
+
+    # That server gone, the next start makes the shop a PostgreSQL of its own: the same connection
+    gone = {**env, "ETL_SAMPLE_POSTGRES": f"postgresql://postgres@127.0.0.1:{free_port()}/{local_database}"}
+    demos.append(Demo(tmp_path / "data", tmp_path / "demo.log", gone).start())
+    moved = sample_connection(demos[-1])
+    assert (moved["id"], moved["database"]) == (shop["id"], local_database) and moved["port"] != 5432
+    assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
