@@ -277,17 +277,46 @@ def _merge_then(stack, job, order):
         order.append("merged")
 
 
-def test_an_updated_row_whose_old_cursor_is_outside_the_window_is_upserted_once(
-    client, stack, pg, pg_sql, table, dataset
+def merge_sql(stack, run_doc):
+    """The SQL of the run's MERGE, as BigQuery has it (jobs.get)."""
+    (merge,) = [j for j in run_doc["bigquery"]["listed"] if j["statement_type"] == "MERGE"]
+    return stack.warehouse.client.get_job(merge["job_id"]).query
+
+
+def test_a_merge_stays_within_the_window_only_where_no_row_moved_into_it(
+    any_size, client, stack, pg, pg_sql, table, dataset
 ):
-    """The window-bounded MERGE's hazard: a row's old copy sits in a partition the window does not
-    reach. The commit upserts it over the whole table: it is in the destination once."""
+    """A MERGE matching only the partitions from the window's on would insert again a key whose
+    old copy lies before the window (its cursor moved on at the source). Where none did (appended
+    rows) it does; where one did, the whole table is merged: every key is in the table once."""
+    pg_sql(f"INSERT INTO {table} VALUES (1, 'old', 1, '{ago(60 * 24 * 3)}'), (2, 'b', 2, '{ago(60 * 24 * 2)}')")
+    job = make_job(client, pg, table, dataset)  # a new table: partitioned on updated_at
+    first = run(stack, job["id"])
+    assert "@lower" not in merge_sql(stack, first)  # the first window is all history
+
+    pg_sql(f"INSERT INTO {table} VALUES (3, 'c', 3, now())")  # appended: no row moved
+    time.sleep(1.5)  # past the run lag
+    appended = run(stack, job["id"])
+    assert appended["rows"] == 1 and "T.`updated_at` >= @lower" in merge_sql(stack, appended)
+    assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(1, "old"), (2, "b"), (3, "c")]
+
+    # row 1 updated: its cursor moves from three days ago into the window; its copy stays behind
+    pg_sql(f"UPDATE {table} SET note = 'new', updated_at = now() WHERE id = 1")
+    time.sleep(1.5)
+    moved = run(stack, job["id"])
+    assert moved["rows"] == 1 and "@lower" not in merge_sql(stack, moved)
+    assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(1, "new"), (2, "b"), (3, "c")]
+
+
+def test_by_default_an_updated_row_is_upserted_once(client, stack, pg, pg_sql, table, dataset):
+    """The emulator reports 0 bytes: below REPLACE_MIN_BYTES the whole table is merged, no question."""
     pg_sql(f"INSERT INTO {table} VALUES (1, 'old', 1, '{ago(60 * 24 * 3)}'), (2, 'b', 2, '{ago(60)}')")
     job = make_job(client, pg, table, dataset)
     run(stack, job["id"])
     pg_sql(f"UPDATE {table} SET note = 'new', updated_at = now() WHERE id = 1")
     time.sleep(1.5)  # past the run lag
-    assert run(stack, job["id"])["rows"] == 1
+    done = run(stack, job["id"])
+    assert done["rows"] == 1 and "@lower" not in merge_sql(stack, done)
     assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(1, "new"), (2, "b")]
 
 

@@ -2,7 +2,9 @@
 whether it runs once or twice.
 
 - Transactional with a key: a MERGE upserting on the key (and this source), so rows read again at
-  the window's boundary replace themselves.
+  the window's boundary replace themselves. Over the whole table, or only over the partitions from
+  the window's on where that provably matches the same rows (`within_window`: no row of a staged
+  key lies before the window, so none moved there from an older cursor).
 - Transactional without a key: a MERGE replacing this source's rows inside the window.
 - Catalog: a MERGE inserting the snapshot and deleting this source's other rows in one statement, so
   a reader sees the old snapshot or the new one. Where the table holds this source's rows only (and
@@ -74,11 +76,15 @@ def merge_statement(
     run_id: str,
     replace_window: bool = False,
     revive: bool = False,
+    within_window: bool = False,
 ) -> Merge:
     """The MERGE of `staged` (a table or a subquery, as SQL) into `target` for a window of the job's
     cursor (lower None: open; both ignored for catalog loads). replace_window: a keyed window's
     rows that staging lacks are deleted too (a repair: the window as the source has it now).
-    revive: the table marks deleted rows (_etl_deleted_at): a row the source has again lives again."""
+    revive: the table marks deleted rows (_etl_deleted_at): a row the source has again lives again.
+    within_window: a keyed upsert matches only the table's rows with cursor >= lower, so BigQuery
+    reads only the partitions from the window's on; correct only where no row of this source with a
+    staged key lies before the window (`moved_rows` is 0)."""
     names = [quote(c.name) for c in columns]
     insert = (
         f"INSERT ({', '.join(names)}, {SOURCE_ID}, {RUN_ID}, {LOADED_AT}) "
@@ -88,6 +94,9 @@ def merge_statement(
     cursor, key = job.cursor, [quote(k) for k in job.primary_key]
     if cursor is not None and key:
         on = " AND ".join(f"T.{k} = S.{k}" for k in key) + f" AND T.{SOURCE_ID} = @source_id"
+        if within_window and lower is not None and not replace_window:
+            on += f" AND T.{quote(cursor.name)} >= @lower"
+            params.append(bigquery.ScalarQueryParameter("lower", cursor.bigquery_type, lower))
         update = [f"{n} = S.{n}" for n in names if n not in key]
         update += [f"{RUN_ID} = @run_id", f"{LOADED_AT} = CURRENT_TIMESTAMP()"]
         update += [f"{DELETED_AT} = NULL"] if revive else []
@@ -112,6 +121,23 @@ def merge_statement(
         f"ON T.{RUN_ID} = S._etl_no_match "
         f"WHEN NOT MATCHED THEN {insert} WHEN NOT MATCHED BY SOURCE AND {scope} THEN DELETE",
         params,
+    )
+
+
+def moved_rows(job: Job, cursor: Column, target: str, staged: str, lower: Bound) -> Merge:
+    """How many of this source's rows in `target` have a key staged and a cursor before the window
+    (or none): rows whose cursor moved on at the source (updated_at semantics), which a MERGE
+    within the window would not match, inserting their keys again. A SELECT bills the columns it
+    reads only: the key, cursor and source columns of the partitions before the window."""
+    column = quote(cursor.name)
+    on = " AND ".join(f"T.{k} = S.{k}" for k in (quote(k) for k in job.primary_key))
+    return Merge(
+        f"SELECT COUNT(*) FROM {target} T JOIN {staged} S ON {on} "
+        f"WHERE T.{SOURCE_ID} = @source_id AND (T.{column} < @lower OR T.{column} IS NULL)",
+        [
+            bigquery.ScalarQueryParameter("source_id", "STRING", job.source_id),
+            bigquery.ScalarQueryParameter("lower", cursor.bigquery_type, lower),
+        ],
     )
 
 
@@ -162,9 +188,32 @@ def commit(
     if job.cursor is None and replace_table(stack, job, columns, source, run_id):
         return
     target = warehouse.quoted(dataset, job.destination.table)
-    merge = merge_statement(job, columns, lower, upper, target, source, run_id, revive=job.marks_deleted)
+    within = within_window(stack, job, lower, target, source)
+    merge = merge_statement(
+        job, columns, lower, upper, target, source, run_id, revive=job.marks_deleted, within_window=within
+    )
     with merging(stack, job, run_id):
         warehouse.query(merge.sql, merge.params)
+
+
+def within_window(stack: Stack, job: Job, lower: Bound, target: str, staged: str) -> bool:
+    """Whether a keyed upsert may match only the table's rows from the window's lower bound on
+    (merge_statement's within_window), reading only those partitions where the table is partitioned
+    on the cursor (as a table ETL Wizard made is). Provably the same upsert when no row of this
+    source with a staged key has a cursor before the window or none (moved_rows: 0): true of an
+    append-only source, or one whose cursor never changes, whatever the job says of it; where a row's
+    cursor moved on (updated_at), the whole table is merged, so its key is never inserted twice.
+    Asked under the job's lease: no other run writes this source's rows before the MERGE.
+    Only for tables of at least REPLACE_MIN_BYTES: the question bills 10 MB at least."""
+    warehouse, cursor = stack.warehouse, job.cursor
+    if cursor is None or not job.primary_key or lower is None:
+        return False
+    found = warehouse.get_table(job.destination.dataset, job.destination.table)
+    partitioned = found.time_partitioning.field if found.time_partitioning else None
+    if (found.num_bytes or 0) < REPLACE_MIN_BYTES or (partitioned or "").lower() != cursor.name.lower():
+        return False
+    question = moved_rows(job, cursor, target, staged, lower)
+    return int(warehouse.query(question.sql, question.params)[0][0]) == 0
 
 
 def replace_table(stack: Stack, job: Job, columns: list[Column], staged: str, run_id: str) -> bool:
