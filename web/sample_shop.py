@@ -415,9 +415,9 @@ class EmbeddedPostgres:
         except (OSError, ValueError):
             return
         deadline = time.monotonic() + START_SECONDS
-        while _is_postgres(pid) and time.monotonic() < deadline:
+        while _serves(pid, self.cluster) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _is_postgres(pid):
+        if _serves(pid, self.cluster):
             raise ConfigError(f"an earlier PostgreSQL (pid {pid}) still runs on {self.cluster}")
 
     def _wait_ready(self) -> None:
@@ -497,8 +497,9 @@ def _is_free(port: int) -> bool:
             return False
 
 
-def _is_postgres(pid: int) -> bool:
+def _serves(pid: int, cluster: Path) -> bool:
+    """Process `pid` is a PostgreSQL server of `cluster` (it works in its data directory)."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+        return os.readlink(f"/proc/{pid}/cwd") == str(cluster.resolve())
     except OSError:
         return False
