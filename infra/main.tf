@@ -39,12 +39,18 @@ locals {
   # saved connection per instance. `reach`: the function reaches production databases (run_job's
   # runs; etl_api's connection tests, catalogs and previews), so it gets the Cloud SQL sockets and
   # the VPC egress below.
+  # run_job's memory from the measured peak: bench/load.py's 2M-row catalog run and its replace
+  # (PostgreSQL, 10 columns) peak at 280 MB RSS, 197 MB of it the process with the library
+  # imported, flat in the table's size. /tmp is memory on Cloud Functions: the Parquet files in
+  # flight (at most ETL_LOADS_IN_FLIGHT + 1 of ETL_CHUNK_ROWS rows: 1.25M rows) hold 12 MB of that
+  # table (zstd, ~10 bytes a row). Headroom ~730 MB: rows of up to ~500 bytes compressed; a wider
+  # table wants a smaller ETL_CHUNK_ROWS, or more memory here.
   functions = {
     preview_table   = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 60, sa = "api", reach = false }
     validate_schema = { memory = "256Mi", cpu = "1", concurrency = 16, timeout = 60, sa = "api", reach = false }
     create_job      = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api", reach = false }
     etl_api         = { memory = "512Mi", cpu = "1", concurrency = 16, timeout = 120, sa = "api", reach = true }
-    run_job         = { memory = "2Gi", cpu = "1", concurrency = 1, timeout = 3600, sa = "runner", reach = true }
+    run_job         = { memory = "1Gi", cpu = "1", concurrency = 1, timeout = 3600, sa = "runner", reach = true }
   }
   # The functions that send alerts (run_job's runs: failed, stuck, unusual row counts, mismatches):
   # they get the default webhook (var.alert_webhook_secret) and may publish to the alert topic.
