@@ -19,6 +19,8 @@ from etlwizard.run import commit as commits
 from etlwizard.run.costs import by_month
 from etlwizard.run.engine import run_job
 from etlwizard.run.records import get_run, list_runs
+from etlwizard.run.state import LISTED_JOBS, BigQueryUse
+from etlwizard.warehouse import JobStats
 from tests.integration.loading import ago, destination, make_job, run
 from web.app import create_app
 
@@ -327,3 +329,15 @@ def test_a_small_table_is_merged(client, stack, pg, pg_sql, table, dataset):
     done = run(stack, catalog_job(client, pg, table, dataset)["id"])
     assert done["bigquery"]["kinds"] == {"load": 1, "query": 2}  # the MERGE, and the verification
     assert [(r["id"], r["note"]) for r in destination(client, dataset)] == [(1, "a")]
+
+
+def test_a_runs_document_lists_a_bounded_number_of_jobs_loads_making_way_first():
+    loads = [JobStats("load", f"l{i}", output_rows=10) for i in range(LISTED_JOBS)]
+    queries = [JobStats("query", f"q{i}", "SELECT", 100, 10 * 2**20, 5) for i in range(3)]
+    use = BigQueryUse().plus(loads).plus(queries).plus([JobStats("query", "merge", "MERGE", 7, None, None)])
+    doc = use.to_doc()
+    assert (doc["jobs"], doc["unlisted"], len(doc["listed"])) == (LISTED_JOBS + 4, 4, LISTED_JOBS)
+    assert [j["job_id"] for j in doc["listed"]][-4:] == ["q0", "q1", "q2", "merge"]  # every query kept
+    assert doc["kinds"] == {"load": LISTED_JOBS, "query": 4}
+    assert (doc["bytes_processed"], doc["bytes_billed"], doc["slot_ms"]) == (307, 30 * 2**20, 15)
+    assert BigQueryUse.from_doc(doc) == use
