@@ -50,7 +50,7 @@ METADATA_FIELDS = [
     bigquery.SchemaField(RUN_ID, "STRING", description="The ETL Wizard run that wrote this row"),
     bigquery.SchemaField(LOADED_AT, "TIMESTAMP", description="When that run committed"),
 ]
-METADATA_NAMES = {f.name for f in METADATA_FIELDS}
+METADATA_NAMES = {f.name for f in METADATA_FIELDS} | {DELETED_AT}
 
 _DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
 _TABLE = re.compile(r"[A-Za-z0-9_\-]{1,1024}")

@@ -26,7 +26,7 @@ from ..sources.base import Bound
 from ..sources.sql import SqlSource
 from ..stack import Stack
 from . import lease
-from .commit import merge_statement, staging_name
+from .commit import merge_statement, merging, staging_name
 from .heartbeat import heartbeat
 from .plan import _start_bound, parse_bound, read_table
 from .stage import Reads, stage
@@ -215,6 +215,7 @@ def _reload(
         merge = merge_statement(
             job, columns, *window, target, staged, repair_id, replace_window=True, revive=job.marks_deleted
         )
-        warehouse.query(merge.sql, merge.params)
+        with merging(stack, job, repair_id):  # as every commit: never while a catalog replace copies
+            warehouse.query(merge.sql, merge.params)
     finally:
         warehouse.drop_table(dataset, staging)
