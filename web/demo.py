@@ -1,11 +1,6 @@
 """The demo: the embedded stack (BigQuery emulator, SQLite job store, file secrets, in-process
 scheduler and run workers), two sample sources (a PostgreSQL shop, web/sample_shop.py, and a
 dataset in the emulator), and the wizard on http://localhost:$PORT. Run it with bin/demo.
-
-Its own settings, read here only (the library's come from Settings): ETL_SAMPLE_POSTGRES, the
-PostgreSQL server to put the sample shop on when it answers (a postgresql:// URL naming the
-database; default postgres@127.0.0.1:5432/etl_wizard_sample; `off`: no PostgreSQL sample), else it
-gets an embedded one; ETL_SAMPLE_ORDERS, the rows of its orders table when first made (1,000,000).
 """
 
 import io
@@ -33,7 +28,7 @@ from etlwizard.run.engine import handle_message
 from etlwizard.run.recovery import recover
 from etlwizard.stack import Stack
 from web.app import create_app
-from web.sample_shop import DEFAULT_ORDERS, DEFAULT_SERVER, SampleShop, start_sample_shop
+from web.sample_shop import SampleShop, start_sample_shop
 
 SAMPLE_DATASET = "sample_shop"
 STOP_SECONDS = 7  # of the 10 s a supervisor (Cloud Run, systemd) gives before SIGKILL
@@ -113,8 +108,7 @@ def ensure_sample_connection(stack: Stack) -> None:
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings)  # readable text (ETL_LOG_FORMAT=json: Cloud Logging's JSON lines)
-    sample_server = os.environ.get("ETL_SAMPLE_POSTGRES", DEFAULT_SERVER)
-    sample_orders = int(os.environ.get("ETL_SAMPLE_ORDERS", DEFAULT_ORDERS))
+    sample_server, sample_orders = settings.sample_postgres, settings.sample_orders
     emulator = BigQueryEmulator(
         settings.project, settings.data_dir / "bigquery", log_path=settings.data_dir / "bigquery.log"
     )

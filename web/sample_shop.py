@@ -47,8 +47,6 @@ from etlwizard.stack import Stack
 log = logging.getLogger(__name__)
 
 SAMPLE_CONNECTION = "Sample shop (PostgreSQL)"
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/etl_wizard_sample"
-DEFAULT_ORDERS = 1_000_000
 START_SECONDS = 60
 NOBODY = 65534  # who PostgreSQL is inside its user namespace when the demo runs as root
 CLONE_NEWUSER = 0x10000000

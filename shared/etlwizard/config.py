@@ -46,6 +46,12 @@ class Settings:
     # instead of running COUNT(*).
     exact_count_limit: int = 1_000_000
 
+    # The demo's PostgreSQL sample shop (web/sample_shop.py): the server to put it on when it answers
+    # (a postgresql:// URL naming the database; "off": none), else one of the demo's own; and the
+    # rows of its orders table when first made.
+    sample_postgres: str = "postgresql://postgres@127.0.0.1:5432/etl_wizard_sample"
+    sample_orders: int = 1_000_000
+
     # The etl_api function's URL: set, the wizard passes its /api/ calls to it over HTTPS with ID
     # tokens; None, it serves the API itself over this stack.
     api_url: str | None = None
@@ -114,6 +120,8 @@ class Settings:
             "loads_in_flight": _number(env, "ETL_LOADS_IN_FLIGHT", int),
             "fanout_rows": _number(env, "ETL_FANOUT_ROWS", int),
             "api_url": env.get("ETL_API_URL"),
+            "sample_postgres": env.get("ETL_SAMPLE_POSTGRES"),
+            "sample_orders": _number(env, "ETL_SAMPLE_ORDERS", int),
             "alert_topic": env.get("ETL_ALERT_TOPIC"),
             "alert_webhook": env.get("ETL_ALERT_WEBHOOK"),
             "alert_ca_file": Path(env["ETL_ALERT_CA_FILE"]) if env.get("ETL_ALERT_CA_FILE") else None,
