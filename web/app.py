@@ -1,13 +1,13 @@
 """The wizard's Flask app factory: the pages, and the JSON API under /api/ — mounted here over the
 embedded stack, or passed to the `etl_api` function (HTTPS with ID tokens) in production."""
 
-import logging
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, render_template, request
 
 from etlwizard import api
 from etlwizard.config import Settings
+from etlwizard.logs import configure_logging
 from etlwizard.payload import is_id
 from etlwizard.run.deletes import NO_KEY
 from etlwizard.run.engine import handle_message
@@ -25,14 +25,20 @@ def _refused(message: str) -> Answer:
     return {"status": "error", "message": message, "details": []}, 403
 
 
-def create_app(settings: Settings | None = None, stack: Stack | None = None, proxy: ApiProxy | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    stack: Stack | None = None,
+    proxy: ApiProxy | None = None,
+    featured_connection: str | None = None,
+) -> Flask:
     """stack: serve the API over it (default: a stack from settings, or the environment); proxy, or
-    settings with the etl_api function's URL: pass /api/ calls on to that function instead."""
+    settings with the etl_api function's URL: pass /api/ calls on to that function instead.
+    featured_connection: the connection the wizard offers first (the demo's sample shop)."""
     settings = settings or (stack.settings if stack else Settings.from_env())
     if proxy is None and stack is None and settings.api_url:
         proxy = ApiProxy(settings.api_url, timeout=settings.query_timeout + 30)
     app = Flask(__name__)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)  # Cloud Logging's JSON lines on Google Cloud, readable text here
 
     @app.before_request
     def refuse_cross_site_writes() -> Answer | None:
@@ -69,7 +75,13 @@ def create_app(settings: Settings | None = None, stack: Stack | None = None, pro
 
     @app.get("/")
     def wizard() -> str:
-        return render_template("wizard.html", page="wizard", dataset=settings.dataset, no_key=NO_KEY)
+        return render_template(
+            "wizard.html",
+            page="wizard",
+            dataset=settings.dataset,
+            no_key=NO_KEY,
+            featured_connection=featured_connection,
+        )
 
     @app.get("/jobs")
     def jobs_page() -> str:

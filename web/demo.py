@@ -122,7 +122,7 @@ def main() -> None:
         recover(stack)  # runs a killed demo left `running` are over: their jobs run again at once
         seed_sample_dataset(make_client(settings))
         ensure_sample_connection(stack)
-        app = create_app(stack=stack)
+        app = create_app(stack=stack, featured_connection=shop.connection_id if shop else None)
         stack.scheduler.start()  # scheduled jobs run while the demo runs
         print(
             f"\n  ETL Wizard is running: http://localhost:{settings.port}/\n"

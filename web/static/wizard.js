@@ -106,8 +106,10 @@ function connectionForm(root) {
   }));
 }
 
-async function loadConnections(selectId) {
-  const connections = await fetchConnections();
+// The demo's sample shop (data-featured-connection) comes first, chosen until the user picks another.
+async function loadConnections(selectId = form.dataset.featuredConnection) {
+  const featured = form.dataset.featuredConnection;
+  const connections = (await fetchConnections()).sort((a, b) => (b.id === featured) - (a.id === featured));
   const list = $("#connection-list");
   if (!connections.length) {
     list.replaceChildren(el("p", { text: "No connections yet: add one below." }));
