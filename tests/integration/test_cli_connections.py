@@ -13,6 +13,7 @@ import yaml
 
 from etlwizard.cli._reach import key_is_encrypted
 from tests.integration import test_cli
+from tests.integration.ssh_bastion import make_key
 
 PASSWORD = test_cli.PASSWORD
 PASSPHRASE = "cli passphrase 14 never shown"
@@ -231,7 +232,7 @@ def test_a_closed_port_fails_at_tcp_with_its_fix(etl):
 
 def test_bad_options_are_refused_before_anything_is_sent(etl, tmp_path, client):
     db = {"host": "127.0.0.1", "port": 5432, "database": "shop", "user": "etl"}
-    key = private(tmp_path / "key", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n")
+    key = str(make_key(tmp_path / "key").path)
     refused = {
         ("--tls-mode", "verify-identity"): (
             "--tls-mode must be one of disable, prefer, require, verify-ca, verify-full for postgresql."
@@ -619,7 +620,7 @@ def test_a_job_file_with_security_settings_is_checked_before_anything_changes(
             "password_env (the variable that holds it), or let apply ask.",
         ),
         (
-            {"ssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----"},
+            {"ssh_private_key": "the key itself"},
             "connection 'through bastion': no ssh_private_key in a job file (it lives in version control): "
             "give ssh_key_file (a path).",
         ),

@@ -8,10 +8,7 @@ are read from files, the SSH key's passphrase from an environment variable or as
 when the key is encrypted; they are sent once, to create the connection, and never printed.
 """
 
-import base64
-import binascii
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -168,26 +165,17 @@ def read_pem(path: Path, what: str) -> str:
     return text
 
 
-_OPENSSH = re.compile(r"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", re.S)
-_MAGIC = b"openssh-key-v1\x00"
-
-
 def key_is_encrypted(text: str) -> bool:
-    """Whether a private key needs a passphrase: PEM says so in its header (PKCS#8 or the traditional
-    Proc-Type line); OpenSSH's format names its cipher, "none" when it has no passphrase."""
-    if "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or re.search(r"^Proc-Type:\s*4,ENCRYPTED", text, re.M):
-        return True
-    found = _OPENSSH.search(text)
-    if found is None:
-        return False
+    """Whether a private key needs a passphrase: asyncssh, which will read it, refuses it without one."""
+    import asyncssh
+
     try:
-        blob = base64.b64decode("".join(found.group(1).split()), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + 4:
-        return False
-    length = int.from_bytes(blob[len(_MAGIC) : len(_MAGIC) + 4], "big")
-    return blob[len(_MAGIC) + 4 : len(_MAGIC) + 4 + length] != b"none"
+        asyncssh.import_private_key(text)
+    except asyncssh.KeyEncryptionError:
+        return True
+    except asyncssh.KeyImportError as e:
+        return "passphrase" in str(e).lower()
+    return False
 
 
 def security_body(
