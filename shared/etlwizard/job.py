@@ -78,24 +78,32 @@ DELETED_ROWS = ("keep", "mark", "remove")
 class Checks:
     """What a job proves besides loading (README, "Verification" and "Deleted rows"): verification
     after each run, and repair of what it finds; rows deleted at the source kept, marked
-    (_etl_deleted_at) or removed, swept after a run at most daily, or after every run."""
+    (_etl_deleted_at) or removed, swept after a run at most daily, or after every run; and verification
+    on a schedule of its own besides (`verify_schedule`: None, none), a second scheduler entry whose
+    message has the trigger "verify" (schedulers.py, run/engine.py)."""
 
     verify: bool = True
     repair: bool = False
     deleted_rows: str = "keep"
     sweep_every_run: bool = False
+    verify_schedule: Schedule | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> "Checks":
-        return cls(**(doc or {}))
+        fields = dict(doc or {})
+        schedule = fields.pop("verify_schedule", None)
+        return cls(**fields, verify_schedule=Schedule(**schedule) if schedule else None)
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "verify": self.verify,
             "repair": self.repair,
             "deleted_rows": self.deleted_rows,
             "sweep_every_run": self.sweep_every_run,
         }
+        if self.verify_schedule is not None:  # shown (and stored) only when there is one
+            doc["verify_schedule"] = self.verify_schedule.to_dict()
+        return doc
 
 
 @dataclass(frozen=True)

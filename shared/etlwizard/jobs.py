@@ -4,7 +4,8 @@ A job is one document in the job store (job.py); its runs are the sub-collection
 Every change that touches the schedule goes through the stack's scheduler, and "Run now" publishes
 the same message Cloud Scheduler would. A job's checks (`checks`: verification, repair, rows deleted
 at the source) and its own alert channels (`alerts`: alerts.py) are set on create and edit; the
-checks on demand are on_demand.py's.
+checks on demand are on_demand.py's; verification on a schedule of its own (checks.verify_schedule) is
+the job's second scheduler entry, paused, resumed and deleted with the first.
 """
 
 import logging
@@ -42,6 +43,7 @@ from .payload import (
     require_text,
 )
 from .run.state import Run, RunMessage
+from .schedulers import LOAD, VERIFY
 from .scheduling import Schedule
 from .stack import Stack
 from .store import Document
@@ -192,6 +194,8 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
     )
     stack.store.put(COLLECTION, job.id, job.to_doc())
     stack.scheduler.upsert(job.id, schedule)
+    if checks.verify_schedule is not None:
+        stack.scheduler.upsert(job.id, checks.verify_schedule, trigger=VERIFY)
     if not channels.empty:
         job = alerts.apply_channels(stack, job.id, channels)
     if job.marks_deleted:
@@ -203,7 +207,7 @@ def create_job(stack: Stack, body: object) -> dict[str, Any]:
     return out
 
 
-CHECKS = ("verify", "repair", "deleted_rows", "sweep_every_run")
+CHECKS = ("verify", "repair", "deleted_rows", "sweep_every_run", "verify_schedule")
 CATALOG_DROPS_DELETED = (
     "a catalog load already drops deleted rows: each run replaces this source's rows with the table as it "
     "is now, so keep is the only choice"
@@ -211,10 +215,11 @@ CATALOG_DROPS_DELETED = (
 
 
 def read_checks(value: object, current: Checks, load_type: LoadType, primary_key: list[str]) -> Checks:
-    """A request's `checks` object, {verify?, repair?, deleted_rows?, sweep_every_run?}, over the
-    job's `current` ones (a field left out keeps its value; null or no object keeps them all).
-    InvalidInput names the field: a deleted_rows of mark or remove needs a transactional job with a
-    primary key."""
+    """A request's `checks` object, {verify?, repair?, deleted_rows?, sweep_every_run?,
+    verify_schedule?}, over the job's `current` ones (a field left out keeps its value; null or no
+    object keeps them all). verify_schedule is shaped as the job's `schedule`; null or a manual one
+    is none. InvalidInput names the field: a deleted_rows of mark or remove needs a transactional job
+    with a primary key."""
     if value is None:
         return current
     given = require_object(value, "checks")
@@ -227,6 +232,8 @@ def read_checks(value: object, current: Checks, load_type: LoadType, primary_key
             changes[name] = optional_bool(given, name, field=f"checks.{name}")
     if "deleted_rows" in given:
         changes["deleted_rows"] = require_choice(given, "deleted_rows", DELETED_ROWS, field="checks.deleted_rows")
+    if "verify_schedule" in given:
+        changes["verify_schedule"] = read_verify_schedule(given["verify_schedule"])
     checks = replace(current, **changes)
     if checks.deleted_rows != "keep":
         from .run.deletes import NO_KEY  # run/ reads jobs: imported when needed, not at load
@@ -236,6 +243,28 @@ def read_checks(value: object, current: Checks, load_type: LoadType, primary_key
         if not primary_key:
             raise InvalidInput("checks.deleted_rows", NO_KEY)
     return checks
+
+
+def read_verify_schedule(value: object) -> Schedule | None:
+    """checks.verify_schedule: a schedule as the job's own is given, its fields named
+    checks.verify_schedule.<field> when refused; None for null or a manual one."""
+    try:
+        schedule = Schedule.from_payload(value)
+    except InvalidInput as e:
+        problem = e.details[0]["problem"] if e.details else e.message
+        raise InvalidInput(f"checks.verify_{e.field}", problem) from None
+    return None if schedule.cron_expression() is None else schedule
+
+
+def _schedule_verification(stack: Stack, job: Job, checks: Checks) -> None:
+    """The job's verification entry in the scheduler as its new `checks` say (none: removed)."""
+    if checks.verify_schedule == job.checks.verify_schedule:
+        return
+    if checks.verify_schedule is None:
+        stack.scheduler.delete(job.id, trigger=VERIFY)
+    else:
+        paused = job.state is JobState.PAUSED
+        stack.scheduler.upsert(job.id, checks.verify_schedule, paused=paused, trigger=VERIFY)
 
 
 def _add_deleted_at(stack: Stack, job: Job) -> None:
@@ -293,6 +322,8 @@ def update_job(stack: Stack, job_id: str, body: object) -> dict[str, Any]:
         changes.update(selected_columns=selected, columns=columns)
     if "schedule" in body:
         stack.scheduler.upsert(job_id, changes["schedule"], paused=job.state is JobState.PAUSED)
+    if "checks" in body:
+        _schedule_verification(stack, job, changes["checks"])
     saved = _save(stack, job_id, **changes)
     if not channels.empty:
         saved = alerts.apply_channels(stack, job_id, channels)
@@ -344,10 +375,15 @@ def resume_job(stack: Stack, job_id: str) -> dict[str, Any]:
     return _set_state(stack, job_id, JobState.ACTIVE, stack.scheduler.resume)
 
 
-def _set_state(stack: Stack, job_id: str, state: JobState, tell_scheduler: Callable[[str], None]) -> dict[str, Any]:
+def _set_state(
+    stack: Stack, job_id: str, state: JobState, tell_scheduler: Callable[[str, str], None]
+) -> dict[str, Any]:
+    """Pause or resume the job, and its scheduler entries with it: its loads' and its verification's."""
     job = get_job(stack, job_id)
     if job.schedule.cron_expression():
-        tell_scheduler(job_id)
+        tell_scheduler(job_id, LOAD)
+    if job.checks.verify_schedule is not None:
+        tell_scheduler(job_id, VERIFY)
     return present(_save(stack, job_id, state=state))
 
 
@@ -357,6 +393,7 @@ def delete_job(stack: Stack, job_id: str, body: object = None) -> dict[str, Any]
     drop = optional_bool(require_object(body if body is not None else {}), "drop_table")
     job = get_job(stack, job_id)
     stack.scheduler.delete(job_id)
+    stack.scheduler.delete(job_id, trigger=VERIFY)
     for run in stack.store.list(runs_collection(job_id)):
         stack.store.delete(runs_collection(job_id), run["id"])
     stack.store.delete(COLLECTION, job_id)

@@ -1,5 +1,7 @@
-"""The schedulers: one entry per ETL job, firing its run message when its cron comes due. Cloud
-Scheduler in production (publishing to the run topic); LocalScheduler in the embedded stack."""
+"""The schedulers: one entry per ETL job, firing its run message when its cron comes due, and a
+second one for a job that verifies on a schedule of its own (checks.verify_schedule), firing the
+message with the trigger "verify". Cloud Scheduler in production (publishing to the run topic);
+LocalScheduler in the embedded stack."""
 
 import logging
 import threading
@@ -17,18 +19,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LOAD = "schedule"  # the trigger of a job's own schedule: a load
+VERIFY = "verify"  # the trigger of its verification schedule
+
+
+def entry_id(job_id: str, trigger: str = LOAD) -> str:
+    """A job's entry in a scheduler: its id for its loads, <id>-verify for its verification."""
+    return job_id if trigger == LOAD else f"{job_id}-{trigger}"
+
 
 class Scheduler(Protocol):
-    """What the job service asks of a scheduler."""
+    """What the job service asks of a scheduler: `trigger` says which of a job's entries."""
 
-    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False) -> None: ...
-    def pause(self, job_id: str) -> None: ...
-    def resume(self, job_id: str) -> None: ...
-    def delete(self, job_id: str) -> None: ...
+    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False, trigger: str = LOAD) -> None: ...
+    def pause(self, job_id: str, trigger: str = LOAD) -> None: ...
+    def resume(self, job_id: str, trigger: str = LOAD) -> None: ...
+    def delete(self, job_id: str, trigger: str = LOAD) -> None: ...
 
 
 class CloudScheduler:
-    """Google Cloud Scheduler: one scheduler job per ETL job, publishing the run message to the topic."""
+    """Google Cloud Scheduler: one scheduler job per ETL job (etl-<id>), and one more for a job that
+    verifies on a schedule (etl-<id>-verify), publishing the run message to the topic."""
 
     def __init__(self, project: str, location: str, topic: str, client: "CloudSchedulerClient | None" = None):
         if client is None:
@@ -39,24 +50,24 @@ class CloudScheduler:
         self.parent = f"projects/{project}/locations/{location}"
         self.topic = f"projects/{project}/topics/{topic}"
 
-    def name(self, job_id: str) -> str:
-        return f"{self.parent}/jobs/etl-{job_id}"
+    def name(self, job_id: str, trigger: str = LOAD) -> str:
+        return f"{self.parent}/jobs/etl-{entry_id(job_id, trigger)}"
 
-    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False) -> None:
+    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False, trigger: str = LOAD) -> None:
         from google.api_core import exceptions
 
         expression = schedule.cron_expression()
         if expression is None:
-            self.delete(job_id)
+            self.delete(job_id, trigger)
             return
         job = {
-            "name": self.name(job_id),
-            "description": f"ETL Wizard job {job_id}",
+            "name": self.name(job_id, trigger),
+            "description": f"ETL Wizard job {job_id}" + (" verification" if trigger == VERIFY else ""),
             "schedule": expression,
             "time_zone": schedule.timezone,
             "pubsub_target": {
                 "topic_name": self.topic,
-                "data": RunMessage(job_id, "schedule").to_bytes(),
+                "data": RunMessage(job_id, trigger).to_bytes(),
                 "attributes": {"job_id": job_id},
             },
         }
@@ -65,19 +76,19 @@ class CloudScheduler:
         except exceptions.NotFound:
             self.client.create_job(request={"parent": self.parent, "job": job})
         if paused:
-            self.pause(job_id)
+            self.pause(job_id, trigger)
 
-    def pause(self, job_id: str) -> None:
-        self.client.pause_job(request={"name": self.name(job_id)})
+    def pause(self, job_id: str, trigger: str = LOAD) -> None:
+        self.client.pause_job(request={"name": self.name(job_id, trigger)})
 
-    def resume(self, job_id: str) -> None:
-        self.client.resume_job(request={"name": self.name(job_id)})
+    def resume(self, job_id: str, trigger: str = LOAD) -> None:
+        self.client.resume_job(request={"name": self.name(job_id, trigger)})
 
-    def delete(self, job_id: str) -> None:
+    def delete(self, job_id: str, trigger: str = LOAD) -> None:
         from google.api_core import exceptions
 
         try:
-            self.client.delete_job(request={"name": self.name(job_id)})
+            self.client.delete_job(request={"name": self.name(job_id, trigger)})
         except exceptions.NotFound:
             pass
 
@@ -102,49 +113,51 @@ class LocalScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False) -> None:
+    def upsert(self, job_id: str, schedule: Schedule, paused: bool = False, trigger: str = LOAD) -> None:
         if schedule.cron_expression() is None:
-            self.delete(job_id)
+            self.delete(job_id, trigger)
             return
-        self.store.put(
-            self.COLLECTION,
-            job_id,
-            {
-                "job_id": job_id,
-                "schedule": schedule.to_dict(),
-                "paused": paused,
-                "checked_at": self.clock().isoformat(),
-            },
+        entry = {
+            "job_id": job_id,
+            "schedule": schedule.to_dict(),
+            "paused": paused,
+            "checked_at": self.clock().isoformat(),
+        }
+        if trigger != LOAD:  # an entry without one (all entries before verification had one) loads
+            entry["trigger"] = trigger
+        self.store.put(self.COLLECTION, entry_id(job_id, trigger), entry)
+
+    def pause(self, job_id: str, trigger: str = LOAD) -> None:
+        self.store.transact(self.COLLECTION, entry_id(job_id, trigger), lambda e: e and {**e, "paused": True})
+
+    def resume(self, job_id: str, trigger: str = LOAD) -> None:
+        now = self.clock().isoformat()  # no burst of missed runs on resume
+        self.store.transact(
+            self.COLLECTION, entry_id(job_id, trigger), lambda e: e and {**e, "paused": False, "checked_at": now}
         )
 
-    def pause(self, job_id: str) -> None:
-        self.store.transact(self.COLLECTION, job_id, lambda e: e and {**e, "paused": True})
-
-    def resume(self, job_id: str) -> None:
-        now = self.clock().isoformat()  # no burst of missed runs on resume
-        self.store.transact(self.COLLECTION, job_id, lambda e: e and {**e, "paused": False, "checked_at": now})
-
-    def delete(self, job_id: str) -> None:
-        self.store.delete(self.COLLECTION, job_id)
+    def delete(self, job_id: str, trigger: str = LOAD) -> None:
+        self.store.delete(self.COLLECTION, entry_id(job_id, trigger))
 
     def fire_due(self, now: datetime | None = None) -> list[str]:
-        """Publish a run for every entry whose cron fell due since it was last checked."""
+        """Publish a run message for every entry whose cron fell due since it was last checked;
+        answers the entries fired (a job's id, or <id>-verify for its verification)."""
         now = now or self.clock()
         fired = []
         for entry in self.store.list(self.COLLECTION):
             if entry["paused"]:
                 continue
+            trigger = entry.get("trigger", LOAD)
+            key = entry_id(entry["job_id"], trigger)
             try:
                 schedule = Schedule(**entry["schedule"])
                 due = schedule.next_runs(1, after=datetime.fromisoformat(entry["checked_at"]))
                 if due and due[0] <= now:
-                    self.publish(RunMessage(entry["job_id"], "schedule").to_bytes())
-                    fired.append(entry["job_id"])
-                self.store.transact(
-                    self.COLLECTION, entry["job_id"], lambda e: e and {**e, "checked_at": now.isoformat()}
-                )
+                    self.publish(RunMessage(entry["job_id"], trigger).to_bytes())
+                    fired.append(key)
+                self.store.transact(self.COLLECTION, key, lambda e: e and {**e, "checked_at": now.isoformat()})
             except Exception:  # one broken entry must not stop the others
-                log.exception("schedule of job %s could not fire", entry["job_id"])
+                log.exception("schedule %s of job %s could not fire", trigger, entry["job_id"])
         return fired
 
     def start(self) -> None:

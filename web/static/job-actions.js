@@ -1,5 +1,5 @@
 // The actions on one job, the same on the jobs list and on a job's own page: Run now, Edit (schedule,
-// columns, checks and alert channels), Reconnect, Pause/Resume and Delete, with the dialogs of
+// columns, checks with verification's own schedule, and alert channels), Reconnect, Pause/Resume and Delete, with the dialogs of
 // templates/job_dialogs.html.
 import { api } from "./api.js";
 import { connectionLabel, fetchConnections } from "./connection-list.js";
@@ -56,14 +56,7 @@ let editing = null;
 
 async function openEdit(job) {
   editing = job;
-  const s = job.schedule;
-  $("#edit-type").value = s.type;
-  $("#edit-minute").value = s.type === "hourly" ? (s.time || "0").split(":").pop() : "0";
-  $("#edit-time").value = s.time && s.time.includes(":") ? s.time : "02:00";
-  $("#edit-dow").value = s.day_of_week || "mon";
-  $("#edit-dom").value = s.day_of_month || 1;
-  $("#edit-cron").value = s.cron || "";
-  $("#edit-tz").value = s.timezone || "UTC";
+  fillSchedule($("#edit-schedule"), job.schedule);
   fillChecks(job);
   $("#edit-error").replaceChildren();
   $("#edit-columns").replaceChildren(el("p", { text: "Reading the source's columns…" }));
@@ -80,6 +73,25 @@ async function openEdit(job) {
   }
 }
 
+// A schedule (the API's object) into the [data-schedule=...] fields under root, as scheduleFrom reads them.
+function fillSchedule(root, s) {
+  const field = (name) => $(`[data-schedule=${name}]`, root);
+  field("type").value = s.type;
+  field("minute").value = s.type === "hourly" ? (s.time || "0").split(":").pop() : "0";
+  field("time").value = s.time && s.time.includes(":") ? s.time : "02:00";
+  field("day_of_week").value = s.day_of_week || "mon";
+  field("day_of_month").value = s.day_of_month || 1;
+  field("cron").value = s.cron || "";
+  field("timezone").value = s.timezone || "UTC";
+}
+
+// The verification schedule's fields: those its type uses ([data-when]), none when there is none.
+function toggleVerifySchedule() {
+  const type = $("#edit-vtype").value;
+  $$("#edit-verify-schedule [data-when]").forEach((e) => { e.hidden = !e.dataset.when.split(" ").includes(type); });
+}
+$("#edit-vtype").addEventListener("change", toggleVerifySchedule);
+
 // A job's checks and its own alert channels in the dialog. Rows deleted at the source can be marked
 // or removed only for a transactional job with a primary key (the server's reason otherwise); the
 // webhook's URL is never shown (the job knows its host only): left empty, it stays.
@@ -89,6 +101,8 @@ function fillChecks(job) {
   $("#edit-repair").checked = checks.repair;
   $("#edit-deleted-rows").value = checks.deleted_rows;
   $("#edit-sweep-every-run").checked = checks.sweep_every_run;
+  fillSchedule($("#edit-verify-schedule"), checks.verify_schedule || { type: "manual", timezone: job.schedule.timezone });
+  toggleVerifySchedule();
   const why = job.load_type === "catalog" ? "A catalog load drops deleted rows with each snapshot."
     : job.primary_key.length ? "" : $("#edit-dialog").dataset.noKey;
   $("#edit-deleted-rows").disabled = Boolean(why);
@@ -113,6 +127,8 @@ function checksAndAlerts(job) {
   const deleted = $("#edit-deleted-rows").value;
   const body = { checks: { verify: $("#edit-verify").checked, repair: $("#edit-repair").checked,
     deleted_rows: deleted, sweep_every_run: deleted !== "keep" && $("#edit-sweep-every-run").checked } };
+  const verifyOn = scheduleFrom($("#edit-verify-schedule"));
+  body.checks.verify_schedule = verifyOn.type === "manual" ? null : verifyOn;
   const alerts = {};
   const webhook = $("#edit-webhook").value.trim();
   if (webhook) alerts.webhook_url = webhook;

@@ -118,6 +118,7 @@ function renderSettings() {
     job.load_type === "transactional" && ["Watermark", job.watermark || "none yet: the first run reads from the backfill start"],
     job.checks && ["Verification", !job.checks.verify ? `not after runs${job.checks.repair ? "; Verify repairs what differs" : ""}`
       : `after every run${job.checks.repair ? ", and repairs the buckets that differ" : ""}`],
+    job.checks && job.checks.verify_schedule && ["Verification schedule", verifySchedule(job.checks.verify_schedule)],
     job.checks && ["Rows deleted at the source", deletedRowsSetting(job)],
     job.alerts && ["Alerts to", alertChannels(job.alerts)],
     ["Created", when(job.created_at)],
@@ -125,6 +126,14 @@ function renderSettings() {
     ["Job id", job.id],
   ].filter(Boolean);
   $("#job-settings").replaceChildren(...items.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]));
+}
+
+// checks.verify_schedule, shaped as the job's schedule: verification on a schedule of its own.
+function verifySchedule(s) {
+  const at = s.type === "hourly" ? ` at :${String(s.time || "0").split(":").pop().padStart(2, "0")}`
+    : s.type === "cron" ? ` ${s.cron}` : ` at ${s.time}`;
+  const day = s.type === "weekly" ? ` on ${s.day_of_week}` : s.type === "monthly" ? ` on day ${s.day_of_month}` : "";
+  return `${s.type}${day}${at} (${s.timezone})`;
 }
 
 function deletedRowsSetting(j) {

@@ -4,6 +4,9 @@
 A run takes the job's lease (a trigger that finds it held is recorded as skipped), plans its window,
 stages the rows, commits them with one MERGE and only then moves the watermark, in the same write
 that frees the lease. A window too large for one worker fans out into chunks instead (chunks.py).
+
+A message with the trigger "verify" (a job's verification schedule, checks.verify_schedule) loads
+nothing: it verifies the job's committed history as on demand (on_demand.verify_job).
 """
 
 import logging
@@ -16,6 +19,7 @@ from ..errors import EtlError, Interrupted
 from ..job import Job, JobState
 from ..jobs import get_job
 from ..logs import FAILED_RUN_EVENT, fields, run_context
+from ..schedulers import VERIFY
 from ..stack import Stack
 from . import lease
 from .aftercare import after_run
@@ -48,7 +52,25 @@ def handle_message(stack: Stack, data: bytes) -> Run | None:
                 _stopped(stack, message.job_id, message.run_id, e)
                 raise
             return None if run is None else costs.done(_finished(stack, message.job_id, run))
+    if message.trigger == VERIFY:
+        return verify_on_schedule(stack, message.job_id)
     return run_job(stack, message.job_id, message.trigger)
+
+
+def verify_on_schedule(stack: Stack, job_id: str) -> Run | None:
+    """The job's verification schedule fired: verify all its committed history (alerting a mismatch,
+    repairing if its checks.repair), recorded as a run with the trigger "verify". None when that is
+    not a check: the job paused, its verification schedule gone, or not due (monthly past a month's end)."""
+    from ..on_demand import verify_job  # on_demand reads run/: imported when needed, not at load
+
+    job = get_job(stack, job_id)
+    schedule = job.checks.verify_schedule
+    if job.state is not JobState.ACTIVE or schedule is None or not schedule.is_due(stack.clock()):
+        return None
+    with run_context(job_id=job_id, trigger=VERIFY):
+        done = verify_job(stack, job_id, {})
+        log.info("job %s: scheduled verification %s", job_id, done["verification"].get("status"))
+    return get_run(stack, job_id, done["run_id"])
 
 
 def run_job(stack: Stack, job_id: str, trigger: str = "manual") -> Run | None:
