@@ -42,6 +42,7 @@ from .payload import (
     require_object,
     require_text,
 )
+from .run.costs import by_month
 from .run.state import Run, RunMessage
 from .schedulers import LOAD, VERIFY
 from .scheduling import Schedule
@@ -101,9 +102,11 @@ def run_docs(stack: Stack, job_id: str) -> list[Document]:
 
 
 def read_job(stack: Stack, job_id: str) -> dict[str, Any]:
+    """The job, its health, and what its runs used of BigQuery per month (run/costs.py)."""
     job = get_job(stack, job_id)
     runs = run_docs(stack, job_id)
-    return present(job, runs, assess(job, runs, stack.settings.lease_seconds))
+    shown = present(job, runs, assess(job, runs, stack.settings.lease_seconds))
+    return shown | {"bigquery_by_month": by_month(Run.from_doc(doc) for doc in runs)}
 
 
 def job_runs(stack: Stack, job_id: str) -> list[dict[str, Any]]:

@@ -121,6 +121,7 @@ function renderSettings() {
     job.checks && job.checks.verify_schedule && ["Verification schedule", verifySchedule(job.checks.verify_schedule)],
     job.checks && ["Rows deleted at the source", deletedRowsSetting(job)],
     job.alerts && ["Alerts to", alertChannels(job.alerts)],
+    job.bigquery_by_month && job.bigquery_by_month.length && ["BigQuery per month", job.bigquery_by_month.map(monthUse).join(" · ")],
     ["Created", when(job.created_at)],
     ["Updated", when(job.updated_at)],
     ["Job id", job.id],
@@ -161,12 +162,24 @@ function describe(value) {
 
 // ---- run history ---------------------------------------------------------------------------------
 
+// What a run (or a month of runs) used of BigQuery (run/costs.py): its jobs, bytes billed or, where
+// the API reports none (the emulator), bytes processed.
+function bigqueryUse(b) {
+  if (!b || !b.jobs) return "—";
+  const billed = b.bytes_billed ?? b.bytes_processed;
+  return `${b.jobs} jobs${billed === null || billed === undefined ? "" : `, ${formatBytes(billed)} billed`}`;
+}
+
+function monthUse(m) {
+  return `${m.month}: ${m.runs} runs, ${bigqueryUse(m)}`;
+}
+
 function renderRuns() {
   const shown = showAll ? runs : runs.slice(0, SHOWN_RUNS);
   $("#runs-more").hidden = shown.length === runs.length;
   $("#runs-more").textContent = `Show all ${runs.length} runs`;
   $("#runs-table tbody").replaceChildren(...(shown.length ? shown.map(runRow)
-    : [el("tr", {}, el("td", { colspan: 11, text: "No runs yet: Run now starts one." }))]));
+    : [el("tr", {}, el("td", { colspan: 12, text: "No runs yet: Run now starts one." }))]));
   const loads = runs.filter((r) => !CHECK_TRIGGERS.has(r.trigger));
   drawChart([...loads.slice(0, CHARTED_RUNS)].reverse().filter((r) => r.status !== "skipped"));
 }
@@ -180,6 +193,7 @@ function runRow(r) {
     el("td", { class: "verification" }, ...verification(r.verification)),
     el("td", { class: "num deleted-rows", text: deletedRows(r.deleted_rows) }),
     el("td", { class: "alerts" }, ...alerts(r.alerts)),
+    el("td", { class: "num bigquery", text: bigqueryUse(r.bigquery) }),
     el("td", { text: r.error || "" }));
 }
 
