@@ -48,3 +48,23 @@ def big_table(postgres_db):
     yield name
     db.run(f"DROP TABLE {name}")
     db.close()
+
+
+@pytest.fixture
+def events(pg_sql, table):
+    """The `table` fixture's events: 300 rows over 10 days of May 2024 (a test file may have its own)."""
+    pg_sql(
+        f"INSERT INTO {table} SELECT g, 'note ' || g, g / 4.0, "
+        "timestamptz '2024-05-01 00:00:00+00' + interval '47 minutes' * g FROM generate_series(1, 300) g"
+    )
+    return table
+
+
+@pytest.fixture
+def receiver(tls_certificates):
+    """A local HTTPS webhook receiver, its certificate signed by the tests' CA."""
+    from tests.integration.test_alerts import WebhookReceiver
+
+    made = WebhookReceiver(tls_certificates)
+    yield made
+    made.close()

@@ -17,7 +17,7 @@ from etlwizard.run.deletes import NO_KEY
 from etlwizard.run.records import save_run
 from etlwizard.run.state import Run
 from tests.integration.loading import make_job, run
-from tests.integration.test_alerts import TOKEN, WebhookReceiver
+from tests.integration.test_alerts import TOKEN
 
 DEFAULT_CHECKS = {"verify": True, "repair": False, "deleted_rows": "keep", "sweep_every_run": False}
 
@@ -26,23 +26,6 @@ DEFAULT_CHECKS = {"verify": True, "repair": False, "deleted_rows": "keep", "swee
 def stack(make_stack, tls_certificates):
     """The test's stack, trusting the tests' CA for a job's own webhook (a local HTTPS receiver)."""
     return make_stack(alert_ca_file=tls_certificates.ca.cert_path, alert_timeout=1)
-
-
-@pytest.fixture
-def receiver(tls_certificates):
-    made = WebhookReceiver(tls_certificates)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def events(pg_sql, table):
-    """300 rows over 10 days of May 2024."""
-    pg_sql(
-        f"INSERT INTO {table} SELECT g, 'note ' || g, g / 4.0, "
-        "timestamptz '2024-05-01 00:00:00+00' + interval '47 minutes' * g FROM generate_series(1, 300) g"
-    )
-    return table
 
 
 def body(pg, table, dataset, **overrides):

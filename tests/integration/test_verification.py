@@ -16,16 +16,6 @@ from tests.integration.loading import destination, make_job, run
 DAY0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def events(pg_sql, table):
-    """300 rows over 10 days of May 2024."""
-    pg_sql(
-        f"INSERT INTO {table} SELECT g, 'note ' || g, g / 4.0, "
-        f"timestamptz '2024-05-01 00:00:00+00' + interval '47 minutes' * g FROM generate_series(1, 300) g"
-    )
-    return table
-
-
 def bq(stack, job, sql):
     dataset, table = job["destination"]["dataset"], job["destination"]["table"]
     return stack.warehouse.query(sql.replace("{t}", stack.warehouse.quoted(dataset, table)))

@@ -19,7 +19,6 @@ from etlwizard.run.state import RunMessage
 from etlwizard.schedulers import CloudScheduler
 from etlwizard.scheduling import Schedule
 from tests.integration.loading import make_job, run
-from tests.integration.test_alerts import WebhookReceiver
 from tests.integration.test_cloud_adapters import SchedulerDouble
 from web.app import create_app
 
@@ -30,23 +29,6 @@ HOURLY_VERIFY = {"type": "hourly", "time": "20", "timezone": "UTC"}
 def stack(make_stack, tls_certificates):
     """The test's stack, trusting the tests' CA for a job's own webhook (a local HTTPS receiver)."""
     return make_stack(alert_ca_file=tls_certificates.ca.cert_path, alert_timeout=1)
-
-
-@pytest.fixture
-def receiver(tls_certificates):
-    made = WebhookReceiver(tls_certificates)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def events(pg_sql, table):
-    """300 rows over 10 days of May 2024."""
-    pg_sql(
-        f"INSERT INTO {table} SELECT g, 'note ' || g, g / 4.0, "
-        "timestamptz '2024-05-01 00:00:00+00' + interval '47 minutes' * g FROM generate_series(1, 300) g"
-    )
-    return table
 
 
 @pytest.fixture
